@@ -1,0 +1,1 @@
+#include "raftlog/raft.h"
