@@ -92,7 +92,10 @@ struct Boot {
   // The latest configuration at or below hard_state.commit (or the
   // snapshot's), followed by every membership entry above it in the durable
   // log, in index order. Empty only for a node that has never been part of
-  // a cluster: it waits to be contacted.
+  // a cluster: it waits to be contacted (a joining node).
+  // A new cluster is bootstrapped by persisting a snapshot at index 0, term 0
+  // whose membership is the initial configuration (no data): then configs
+  // is {{Index(0), initial}} and the log is empty.
   std::vector<std::pair<Index, Membership>> configs;
   // Index up to which the state machine has already applied (0 if unknown:
   // then the core re-delivers everything from the snapshot on).
@@ -205,8 +208,8 @@ class Core {
 
 // Checks one core's state and the step from `prev` (a copy taken before the
 // last input): term never decreases, vote never changes within a term,
-// commit never decreases, applied <= commit <= stable index, a leader is a
-// voter... Returns the first violation, or OK.
+// commit never decreases, applied <= commit <= stable index, a leader's
+// own log covers its commit... Returns the first violation, or OK.
 struct InvariantSnapshot {
   Term term;
   NodeId vote;
