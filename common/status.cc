@@ -4,20 +4,34 @@ namespace common {
 
 std::string_view code_name(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kNotFound: return "not_found";
-    case Code::kConflict: return "conflict";
-    case Code::kCompacted: return "compacted";
-    case Code::kTooLarge: return "too_large";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kNotLeader: return "not_leader";
-    case Code::kBusy: return "busy";
-    case Code::kTimeout: return "outcome_unknown";
-    case Code::kCorruption: return "corruption";
-    case Code::kIoError: return "io_error";
-    case Code::kFailedPrecondition: return "failed_precondition";
-    case Code::kInternal: return "internal";
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kConflict:
+      return "conflict";
+    case Code::kCompacted:
+      return "compacted";
+    case Code::kTooLarge:
+      return "too_large";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kNotLeader:
+      return "not_leader";
+    case Code::kBusy:
+      return "busy";
+    case Code::kTimeout:
+      return "outcome_unknown";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kIoError:
+      return "io_error";
+    case Code::kFailedPrecondition:
+      return "failed_precondition";
+    case Code::kInternal:
+      return "internal";
   }
   return "unknown";
 }

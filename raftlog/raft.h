@@ -103,13 +103,13 @@ struct Boot {
 };
 
 struct Ready {
-  std::optional<SoftState> soft_state;   // set when leader or role changed
-  std::optional<HardState> hard_state;   // set when it must be persisted
-  std::optional<Snapshot> snapshot;      // install before entries
-  std::vector<Entry> entries;            // append (truncating the stored suffix)
-  std::vector<Message> messages;         // send now
+  std::optional<SoftState> soft_state;          // set when leader or role changed
+  std::optional<HardState> hard_state;          // set when it must be persisted
+  std::optional<Snapshot> snapshot;             // install before entries
+  std::vector<Entry> entries;                   // append (truncating the stored suffix)
+  std::vector<Message> messages;                // send now
   std::vector<Message> messages_after_persist;  // send only after step 1 is durable
-  std::vector<Entry> committed_entries;  // apply in order
+  std::vector<Entry> committed_entries;         // apply in order
   std::vector<ReadState> read_states;
   // Take a snapshot of the state machine exactly at this applied index and
   // report it with snapshot_taken().
@@ -125,11 +125,11 @@ struct Ready {
 // Per-follower replication progress as the leader sees it.
 struct Progress {
   enum class State : uint8_t { kProbe, kReplicate, kSnapshot };
-  Index match;              // highest index known replicated on the peer
-  Index next;               // next index to send
+  Index match;  // highest index known replicated on the peer
+  Index next;   // next index to send
   State state = State::kProbe;
-  bool probe_sent = false;  // kProbe: one append outstanding, wait for its answer
-  Index pending_snapshot;   // kSnapshot: index of the snapshot sent
+  bool probe_sent = false;     // kProbe: one append outstanding, wait for its answer
+  Index pending_snapshot;      // kSnapshot: index of the snapshot sent
   bool recent_active = false;  // heard from in the current check-quorum window
   std::deque<Index> inflight;  // last index of each append in flight (kReplicate)
 };

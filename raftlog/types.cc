@@ -90,28 +90,44 @@ Result<Membership> decode_membership(const std::string& data) {
 
 const char* message_type_name(MessageType t) {
   switch (t) {
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResp: return "PreVoteResp";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResp: return "VoteResp";
-    case MessageType::kAppend: return "Append";
-    case MessageType::kAppendResp: return "AppendResp";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResp: return "HeartbeatResp";
-    case MessageType::kSnapshot: return "Snapshot";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kReadIndex: return "ReadIndex";
-    case MessageType::kReadIndexResp: return "ReadIndexResp";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResp:
+      return "PreVoteResp";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResp:
+      return "VoteResp";
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResp:
+      return "AppendResp";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResp:
+      return "HeartbeatResp";
+    case MessageType::kSnapshot:
+      return "Snapshot";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResp:
+      return "ReadIndexResp";
   }
   return "?";
 }
 
 const char* role_name(Role r) {
   switch (r) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "?";
 }

@@ -65,7 +65,9 @@ struct Entry {
 };
 
 // Bytes an entry costs against msg_bytes_max / ready budgets.
-inline uint64_t entry_size(const Entry& e) { return e.data.size() + 24; }
+inline uint64_t entry_size(const Entry& e) {
+  return e.data.size() + 24;
+}
 
 struct Member {
   bool learner = false;  // learners receive the log but neither vote nor count for quorum
@@ -91,17 +93,17 @@ Result<Membership> decode_membership(const std::string& data);
 
 // State that must be durable before any message that depends on it is sent.
 struct HardState {
-  Term term;          // only grows
-  NodeId vote;        // who we voted for in `term`; never changes within a term once set
-  Index commit;       // highest index known committed; only grows
+  Term term;     // only grows
+  NodeId vote;   // who we voted for in `term`; never changes within a term once set
+  Index commit;  // highest index known committed; only grows
 
   bool operator==(const HardState&) const = default;
 };
 
 struct SnapshotMeta {
-  Index index;              // last index the snapshot covers; 0 = no snapshot
-  Term term;                // term of that entry
-  Membership membership;    // configuration as of `index`
+  Index index;            // last index the snapshot covers; 0 = no snapshot
+  Term term;              // term of that entry
+  Membership membership;  // configuration as of `index`
 
   bool operator==(const SnapshotMeta&) const = default;
 };
@@ -136,17 +138,17 @@ struct Message {
   ClusterId cluster_id;
   NodeId from;
   NodeId to;
-  Term term;           // sender's term (for kPreVote: the term it would campaign at)
-  Term log_term;       // kAppend: term of entry `index`; votes: candidate's last term;
-                       // rejecting kAppendResp: term of `reject_hint`
-  Index index;         // kAppend: index preceding `entries`; votes: candidate's last index;
-                       // kAppendResp: highest index matched (or rejected probe index)
+  Term term;      // sender's term (for kPreVote: the term it would campaign at)
+  Term log_term;  // kAppend: term of entry `index`; votes: candidate's last term;
+                  // rejecting kAppendResp: term of `reject_hint`
+  Index index;    // kAppend: index preceding `entries`; votes: candidate's last index;
+                  // kAppendResp: highest index matched (or rejected probe index)
   std::vector<Entry> entries;
-  Index commit;        // leader's commit (heartbeats: capped at the follower's match)
+  Index commit;  // leader's commit (heartbeats: capped at the follower's match)
   bool reject = false;
-  Index reject_hint;   // rejecting kAppendResp: follower's guess of the matching index
-  std::string context; // read-index ctx; kVote/kPreVote: "transfer" when forced by TimeoutNow
-  Snapshot snapshot;   // kSnapshot only
+  Index reject_hint;    // rejecting kAppendResp: follower's guess of the matching index
+  std::string context;  // read-index ctx; kVote/kPreVote: "transfer" when forced by TimeoutNow
+  Snapshot snapshot;    // kSnapshot only
 };
 
 enum class Role : uint8_t { kFollower = 0, kPreCandidate, kCandidate, kLeader };
@@ -169,12 +171,12 @@ struct ReadState {
 // not log; the driver turns these into log lines and metrics.
 struct Notice {
   enum class Kind : uint8_t {
-    kForeignCluster,     // dropped a message carrying another cluster id
-    kUnknownSender,      // dropped a message from a node not in the configuration
-    kReadIndexDropped,   // read_index could not be served (no leader)
-    kTransferAborted,    // leadership transfer timed out or was cancelled
-    kStepDownNoQuorum,   // check-quorum: leader lost contact with a majority
-    kSnapshotFailed,     // follower reported a failed snapshot install
+    kForeignCluster,    // dropped a message carrying another cluster id
+    kUnknownSender,     // dropped a message from a node not in the configuration
+    kReadIndexDropped,  // read_index could not be served (no leader)
+    kTransferAborted,   // leadership transfer timed out or was cancelled
+    kStepDownNoQuorum,  // check-quorum: leader lost contact with a majority
+    kSnapshotFailed,    // follower reported a failed snapshot install
   };
   Kind kind;
   NodeId peer;
