@@ -130,13 +130,19 @@ std::string describe_nodes(Cluster& c) {
       const raftlog::Core& k = n.core();
       std::snprintf(buf, sizeof buf,
                     "\n  n%lu %s term=%lu leader=n%lu commit=%lu applied=%lu last=%lu stable=%lu "
-                    "members=%zu voter=%d",
+                    "voter=%d",
                     id.value(), raftlog::role_name(k.role()), k.term().value(), k.leader().value(),
                     k.commit().value(), n.sm().applied().value(), k.last_index().value(),
-                    k.stable_index().value(), k.membership().members.size(),
-                    k.membership().is_voter(id) ? 1 : 0);
+                    k.stable_index().value(), k.membership().is_voter(id) ? 1 : 0);
     }
     out += buf;
+    if (n.alive()) {
+      out += " {";
+      for (const auto& [mid, m] : n.core().membership().members) {
+        out += " n" + std::to_string(mid.value()) + (m.learner ? "(learner)" : "");
+      }
+      out += " }@" + std::to_string(n.core().status().membership_index.value());
+    }
   }
   if (leader != raftlog::kNoNode) out += "\n  leader: n" + std::to_string(leader.value());
   return out;
