@@ -1,0 +1,385 @@
+#include "api/client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <thread>
+
+#include "api/change_json.h"
+#include "api/http_errors.h"
+
+namespace api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// A feed page of 10000 changes of 1 MiB each is not a response we want.
+constexpr uint64_t kResponseBytesMax = 256ull << 20;
+// watch(): backoff between failed rounds doubles up to this.
+constexpr std::chrono::milliseconds kWatchBackoffMin{100};
+constexpr std::chrono::milliseconds kWatchBackoffMax{5000};
+// A kept connection idle this long is replaced before use: the server closes
+// idle ones (HttpOptions::idle_timeout, 60 s by default), and a POST sent
+// into a connection the server is closing would have an unknown outcome.
+constexpr std::chrono::seconds kIdleReconnect{20};
+
+std::shared_ptr<spdlog::logger> client_log() {
+  if (auto log = spdlog::get("client")) return log;
+  auto log = spdlog::default_logger()->clone("client");
+  try {
+    spdlog::register_logger(log);
+  } catch (const spdlog::spdlog_ex&) {
+    return spdlog::get("client");
+  }
+  return log;
+}
+
+struct Endpoint {
+  std::string text;  // as given, for messages
+  std::string host;
+  std::string port;
+};
+
+std::optional<Endpoint> parse_endpoint(std::string_view text) {
+  Endpoint ep{std::string(text), {}, "8080"};
+  std::string_view s = text;
+  if (s.starts_with("http://")) s.remove_prefix(7);
+  while (!s.empty() && s.back() == '/') s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  if (s.front() == '[') {  // [v6]:port
+    size_t close = s.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    ep.host = std::string(s.substr(1, close - 1));
+    s.remove_prefix(close + 1);
+    if (!s.empty() && s.front() != ':') return std::nullopt;
+    if (!s.empty()) ep.port = std::string(s.substr(1));
+  } else {
+    size_t colon = s.rfind(':');
+    ep.host = std::string(s.substr(0, colon));
+    if (colon != std::string_view::npos) ep.port = std::string(s.substr(colon + 1));
+  }
+  if (ep.host.empty() || ep.port.empty() ||
+      ep.port.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return ep;
+}
+
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// How far a failed attempt got, which decides whether it may be retried.
+enum class Failure { kNotSent, kLostAnswer };
+
+struct AttemptError {
+  Status status;
+  Failure failure;
+};
+
+}  // namespace
+
+struct Client::Impl {
+  ClientOptions opts;
+  std::vector<Endpoint> endpoints;
+  size_t current = 0;  // index into endpoints of the connection we keep
+  asio::io_context io;
+  std::optional<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+  uint32_t requests_on_connection = 0;
+  std::chrono::steady_clock::time_point last_used;
+
+  // Runs one async operation to completion on our private io_context; the
+  // stream's expiry bounds it.
+  template <typename Start>
+  beast::error_code run(Start&& start) {
+    beast::error_code result = asio::error::would_block;
+    start([&result](beast::error_code ec, auto&&...) { result = ec; });
+    io.restart();
+    io.run();
+    return result;
+  }
+
+  void disconnect() {
+    if (stream) {
+      beast::error_code ec;
+      stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream.reset();
+    }
+    buffer.clear();
+    requests_on_connection = 0;
+  }
+
+  Status connect(const Endpoint& ep) {
+    tcp::resolver resolver(io);
+    beast::error_code ec;
+    auto results = resolver.resolve(ep.host, ep.port, ec);
+    if (ec) return Status(Code::kUnavailable, "cannot resolve " + ep.text + ": " + ec.message());
+    stream.emplace(io);
+    stream->expires_after(opts.connect_timeout);
+    ec = run([&](auto handler) { stream->async_connect(results, std::move(handler)); });
+    if (ec) {
+      stream.reset();
+      return Status(Code::kUnavailable, "cannot connect to " + ep.text + ": " + ec.message());
+    }
+    return Status::ok();
+  }
+
+  http::request<http::string_body> build(std::string_view method, std::string_view target,
+                                         std::string body, std::string_view content_type,
+                                         const Endpoint& ep) {
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, ep.host + ":" + ep.port);
+    req.set(http::field::user_agent, "changeagent-client");
+    if (!opts.cluster_id_hex.empty()) req.set("X-Cluster-Id", opts.cluster_id_hex);
+    if (!body.empty()) req.set(http::field::content_type, content_type);
+    req.keep_alive(true);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+  }
+
+  // One request on endpoints[i], connecting if needed.
+  Result<HttpResponse> attempt(size_t i, const http::request<http::string_body>& req,
+                               std::chrono::milliseconds timeout, bool idempotent,
+                               AttemptError& err);
+  Result<HttpResponse> request(std::string_view method, std::string_view target, std::string body,
+                               std::string_view content_type, std::chrono::milliseconds extra,
+                               bool failover_on_503);
+};
+
+Result<HttpResponse> Client::Impl::attempt(size_t i, const http::request<http::string_body>& req,
+                                           std::chrono::milliseconds timeout, bool idempotent,
+                                           AttemptError& err) {
+  const Endpoint& ep = endpoints[i];
+  auto now = std::chrono::steady_clock::now();
+  if (i != current || now - last_used > kIdleReconnect) disconnect();
+  last_used = now;
+  current = i;
+  bool reused = stream.has_value();
+  err.failure = Failure::kNotSent;
+  if (!stream) {
+    Status s = connect(ep);
+    if (!s.is_ok()) return err.status = s;
+  }
+  stream->expires_after(timeout);
+  beast::error_code ec =
+      run([&](auto handler) { http::async_write(*stream, req, std::move(handler)); });
+  if (ec) {
+    disconnect();
+    // A reused connection the server closed while idle: nothing was read.
+    if (reused) return attempt(i, req, timeout, idempotent, err);
+    return err.status =
+               Status(Code::kUnavailable, "cannot send to " + ep.text + ": " + ec.message());
+  }
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kResponseBytesMax);
+  ec = run([&](auto handler) { http::async_read(*stream, buffer, parser, std::move(handler)); });
+  if (ec) {
+    disconnect();
+    bool closed = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+                  ec == asio::error::eof;
+    // A kept connection the server closed just as we sent: safe to resend
+    // when repeating the request cannot do harm.
+    if (reused && closed && idempotent) return attempt(i, req, timeout, idempotent, err);
+    err.failure = Failure::kLostAnswer;
+    Code code = ec == beast::error::timeout ? Code::kTimeout : Code::kUnavailable;
+    return err.status = Status(code, "no answer from " + ep.text + ": " + ec.message());
+  }
+  auto res = parser.release();
+  requests_on_connection++;
+  if (!res.keep_alive()) disconnect();
+  HttpResponse out;
+  out.status = static_cast<int>(res.result_int());
+  out.content_type = std::string(res[http::field::content_type]);
+  out.body = std::move(res.body());
+  return out;
+}
+
+Result<HttpResponse> Client::Impl::request(std::string_view method, std::string_view target,
+                                           std::string body, std::string_view content_type,
+                                           std::chrono::milliseconds extra, bool failover_on_503) {
+  bool idempotent = method == "GET" || method == "PUT";
+  Status last;
+  std::optional<HttpResponse> last_503;  // returned as a value if every endpoint says 503
+  size_t first = current;
+  for (size_t n = 0; n < endpoints.size(); n++) {
+    size_t i = (first + n) % endpoints.size();
+    auto req = build(method, target, body, content_type, endpoints[i]);
+    AttemptError err;
+    auto res = attempt(i, req, opts.request_timeout + extra, idempotent, err);
+    if (res.is_ok()) {
+      if (res->status != 503 || !failover_on_503) return res;
+      last = status_from_http(res->status, res->body);
+      last_503 = std::move(res.value());
+      disconnect();
+    } else {
+      last = err.status;
+      if (err.failure == Failure::kLostAnswer && !idempotent) {
+        return Status(Code::kTimeout, last.message() + "; the write may or may not have happened");
+      }
+    }
+    client_log()->debug("{} {} via {} failed ({}); trying the next endpoint", method, target,
+                        endpoints[i].text, last.to_string());
+  }
+  if (last_503) return std::move(*last_503);
+  return last;
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::create(ClientOptions opts) {
+  auto impl = std::make_unique<Impl>();
+  for (const auto& text : opts.endpoints) {
+    auto ep = parse_endpoint(text);
+    if (!ep) {
+      return Status(Code::kInvalidArgument,
+                    "bad endpoint '" + text + "'; expected host:port or http://host:port");
+    }
+    impl->endpoints.push_back(std::move(*ep));
+  }
+  if (impl->endpoints.empty()) return Status(Code::kInvalidArgument, "no endpoints given");
+  impl->opts = std::move(opts);
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+const std::string& Client::current_endpoint() const {
+  return impl_->endpoints[impl_->current].text;
+}
+
+Result<HttpResponse> Client::request(std::string_view method, std::string_view target,
+                                     std::string body, std::string_view content_type,
+                                     std::chrono::milliseconds extra_timeout) {
+  return impl_->request(method, target, std::move(body), content_type, extra_timeout, true);
+}
+
+namespace {
+
+bool success(const HttpResponse& r) {
+  return r.status >= 200 && r.status < 300;
+}
+
+}  // namespace
+
+Result<std::vector<Appended>> Client::post_changes(const std::vector<ChangeInput>& in, bool wait) {
+  std::string target = wait ? "/changes/batch" : "/changes/batch?wait=false";
+  auto res = request("POST", target, render_change_inputs(in));
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return parse_appended(res->body);
+}
+
+Result<Appended> Client::post_change(const ChangeInput& in, bool wait) {
+  auto res = request("POST", wait ? "/changes" : "/changes?wait=false", render_change_input(in));
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  auto appended = parse_appended(res->body);
+  if (!appended.is_ok()) return appended.status();
+  if (appended->size() != 1)
+    return Status(Code::kInternal, "server answered a single POST with a list");
+  return appended->front();
+}
+
+Result<FeedPage> Client::get_feed(const FeedRequest& r) {
+  std::string target =
+      "/changes?since=" + std::to_string(r.since) + "&limit=" + std::to_string(r.limit);
+  if (r.block_seconds > 0) target += "&block=" + std::to_string(r.block_seconds);
+  if (r.consistent) target += "&consistent=true";
+  for (const auto& t : r.tags) target += "&tag=" + url_encode(t);
+  auto res = request("GET", target, {}, {}, std::chrono::seconds(r.block_seconds));
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return parse_feed(res->body);
+}
+
+Result<Change> Client::get_change(uint64_t id, bool consistent) {
+  std::string target = "/changes/" + std::to_string(id);
+  if (consistent) target += "?consistent=true";
+  auto res = request("GET", target);
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return parse_change(res->body);
+}
+
+Status Client::watch(const WatchOptions& w, const std::function<bool(const Change&)>& on_change) {
+  FeedRequest req{w.since, w.limit, w.tags, w.block_seconds, false};
+  auto backoff = kWatchBackoffMin;
+  while (!(w.should_stop && w.should_stop())) {
+    auto page = get_feed(req);
+    if (!page.is_ok()) {
+      Code c = page.status().code();
+      bool transient = c == Code::kUnavailable || c == Code::kBusy || c == Code::kNotLeader ||
+                       c == Code::kTimeout || c == Code::kInternal;
+      if (!transient) return page.status();
+      client_log()->debug("watch: {}; retrying in {} ms", page.status().to_string(),
+                          backoff.count());
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, kWatchBackoffMax);
+      continue;
+    }
+    backoff = kWatchBackoffMin;
+    for (const Change& c : page->changes) {
+      req.since = c.id;
+      if (!on_change(c)) return Status::ok();
+    }
+  }
+  return Status::ok();
+}
+
+Result<ClusterView> Client::cluster() {
+  auto res = request("GET", "/cluster");
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return parse_cluster(res->body);
+}
+
+Result<std::map<uint64_t, std::string>> Client::members() {
+  auto res = request("GET", "/cluster/members");
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return parse_members(res->body);
+}
+
+Status Client::health() {
+  auto res = impl_->request("GET", "/health", {}, {}, {}, false);
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return Status::ok();
+}
+
+Status Client::set_health(bool up) {
+  auto res = impl_->request("PUT", up ? "/health?up=true" : "/health?up=false", {}, {}, {}, false);
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return Status::ok();
+}
+
+Result<RaftDiagnostics> Client::diagnostics() {
+  auto res = request("GET", "/diagnostics/raft");
+  if (!res.is_ok()) return res.status();
+  if (!success(*res)) return status_from_http(res->status, res->body);
+  return parse_diagnostics(res->body);
+}
+
+}  // namespace api

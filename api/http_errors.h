@@ -1,0 +1,41 @@
+// The one place that maps the error vocabulary (common::Code) to HTTP: the
+// status code and the short JSON "code" string, plus the HTTP-only errors
+// that have no Code (415, 405, 431, ...). The client uses the reverse
+// mapping so that a server error comes back as the same Code. No Beast here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace api {
+
+struct HttpError {
+  int status = 500;
+  std::string_view code;  // stable short name for the JSON "code" field
+};
+
+HttpError http_error_for(common::Code code);
+
+// HTTP-level errors with no Code of their own.
+inline constexpr HttpError kErrRouteNotFound{404, "not_found"};
+inline constexpr HttpError kErrMethodNotAllowed{405, "method_not_allowed"};
+inline constexpr HttpError kErrClusterMismatch{409, "cluster_mismatch"};
+inline constexpr HttpError kErrBodyTooLarge{413, "too_large"};
+inline constexpr HttpError kErrUnsupportedMediaType{415, "unsupported_media_type"};
+inline constexpr HttpError kErrHeadersTooLarge{431, "headers_too_large"};
+inline constexpr HttpError kErrBadRequest{400, "bad_request"};
+inline constexpr HttpError kErrOverloaded{503, "overloaded"};
+
+// {"error": message, "code": code[, "firstIndex": n]}
+std::string error_json(std::string_view code, std::string_view message,
+                       std::optional<uint64_t> first_index = std::nullopt);
+
+// Client side: an error response back into a Status. `body` is the
+// response body (the JSON error if the server sent one).
+common::Status status_from_http(int status, std::string_view body);
+
+}  // namespace api

@@ -1,0 +1,34 @@
+// Named limits of the client HTTP API that are not per-server options
+// (those live in HttpOptions). Units and qualifier last.
+#pragma once
+
+#include <cstdint>
+
+namespace api {
+
+// GET /changes: default and maximum page size; limit=0 or above max is 400.
+inline constexpr uint32_t kFeedLimitDefault = 100;
+inline constexpr uint32_t kFeedLimitMax = 10000;
+// Tags: per change, per query (repeated tag=), and bytes per tag.
+inline constexpr uint32_t kTagsPerChangeMax = 64;
+inline constexpr uint32_t kTagsPerQueryMax = 64;
+inline constexpr uint32_t kTagBytesMax = 256;
+// POST /changes/batch: changes per request (over it: 413).
+inline constexpr uint32_t kBatchChangesMax = 1000;
+// Request line plus headers; more is 431 and the connection closes.
+inline constexpr uint32_t kHeaderBytesMax = 16 * 1024;
+// A response that cannot be written in this long belongs to a dead client.
+inline constexpr uint32_t kWriteTimeoutSeconds = 30;
+// SSE: a comment line this often keeps proxies from closing an idle stream.
+inline constexpr uint32_t kSseHeartbeatSeconds = 15;
+// SSE: changes read from the log per round before writing them out.
+inline constexpr uint32_t kSseBatchChangesMax = 100;
+// block= above this many seconds is refused as absurd (400); between the
+// server's block_seconds_max and this it is capped to the server's limit.
+inline constexpr uint32_t kBlockSecondsAbsurd = 24 * 3600;
+
+static_assert(kFeedLimitDefault <= kFeedLimitMax);
+static_assert(kSseBatchChangesMax <= kFeedLimitMax);
+static_assert(kSseHeartbeatSeconds < kWriteTimeoutSeconds);
+
+}  // namespace api

@@ -1,0 +1,480 @@
+#include "api/http_router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <charconv>
+
+#include "api/change_json.h"
+#include "api/http_limits.h"
+
+namespace api {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+std::shared_ptr<spdlog::logger> http_log() {
+  if (auto log = spdlog::get("http")) return log;
+  auto log = spdlog::default_logger()->clone("http");
+  try {
+    spdlog::register_logger(log);
+  } catch (const spdlog::spdlog_ex&) {
+    return spdlog::get("http");  // another thread registered it first
+  }
+  return log;
+}
+
+// ---- metrics ----
+
+void HttpMetrics::record(std::string_view route, int status) {
+  std::lock_guard lock(mu_);
+  requests_[{std::string(route), status}]++;
+}
+
+void HttpMetrics::render(std::string& out) const {
+  out += "# HELP changeagent_http_requests_total HTTP requests answered, by route and status.\n";
+  out += "# TYPE changeagent_http_requests_total counter\n";
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, n] : requests_) {
+      out += "changeagent_http_requests_total{route=\"" + key.first + "\",status=\"" +
+             std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  latency.render(out, "changeagent_http_request_duration_seconds",
+                 "Latency of HTTP requests that do not block.");
+  render_gauge(out, "changeagent_http_connections", "Open client connections.",
+               connections.value());
+  render_gauge(out, "changeagent_http_longpoll_waiters",
+               "Blocked long-poll requests and SSE streams.", longpoll_waiters.value());
+}
+
+// ---- waiters ----
+
+struct Waiters::State {
+  explicit State(const asio::any_io_executor& ex, Clock::time_point deadline)
+      : timer(ex, deadline) {}
+  asio::steady_timer timer;
+  bool woken = false;  // set by whoever ends the wait, so a wake before async_wait counts
+};
+
+asio::awaitable<void> Waiters::wait(Service& svc, uint64_t after, Clock::time_point deadline) {
+  if (stopped_) co_return;
+  auto state = std::make_shared<State>(co_await asio::this_coro::executor, deadline);
+  live_.insert(state);
+  gauge_.set(static_cast<int64_t>(live_.size()));
+  // Weak: the Service may call back long after this wait ended.
+  std::weak_ptr<State> weak = state;
+  svc.wait_applied(after, deadline, [weak] {
+    if (auto s = weak.lock()) {
+      s->woken = true;
+      s->timer.cancel();
+    }
+  });
+  if (!state->woken) co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  live_.erase(state);
+  gauge_.set(static_cast<int64_t>(live_.size()));
+}
+
+void Waiters::stop() {
+  stopped_ = true;
+  for (const auto& s : live_) {
+    s->woken = true;
+    s->timer.cancel();
+  }
+}
+
+// ---- helpers ----
+
+namespace {
+
+// Turns a Service callback API into an awaitable: the callback stores the
+// value and cancels a timer we sleep on. A callback made inside start()
+// (before we sleep) is seen by the loop condition, so it is never lost.
+// Callers build the awaitable in its own statement from a named lambda: GCC 12
+// destroys temporaries of a full-expression containing co_await twice (GCC
+// bug 99576).
+template <typename T, typename Start>
+asio::awaitable<T> await_callback(Start start) {
+  struct Slot {
+    explicit Slot(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
+    asio::steady_timer timer;
+    std::optional<T> value;
+  };
+  auto slot = std::make_shared<Slot>(co_await asio::this_coro::executor);
+  start([slot](T v) {
+    slot->value.emplace(std::move(v));
+    slot->timer.cancel();
+  });
+  while (!slot->value) co_await slot->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return std::move(*slot->value);
+}
+
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  uint64_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> parse_bool(std::string_view s) {
+  if (s == "true" || s == "1" || s.empty()) return true;
+  if (s == "false" || s == "0") return false;
+  return std::nullopt;
+}
+
+Status bad(std::string message) {
+  return Status(Code::kInvalidArgument, std::move(message));
+}
+
+bool is_json_content_type(const std::string* ct) {
+  if (!ct) return false;
+  std::string_view v = *ct;
+  v = v.substr(0, v.find(';'));
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (v.size() != 16) return false;
+  for (size_t i = 0; i < v.size(); i++) {
+    if (std::tolower(static_cast<unsigned char>(v[i])) != "application/json"[i]) return false;
+  }
+  return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+HttpReply json_reply(int status, std::string body) {
+  HttpReply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpReply method_not_allowed(std::string_view allow) {
+  HttpReply r = error_reply(kErrMethodNotAllowed, "method not allowed; use " + std::string(allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+}  // namespace
+
+const std::string* HttpRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+HttpReply error_reply(const HttpError& e, std::string_view message,
+                      std::optional<uint64_t> first_index) {
+  return json_reply(e.status, error_json(e.code, message, first_index));
+}
+
+HttpReply status_reply(const Status& s, std::optional<uint64_t> first_index) {
+  return error_reply(http_error_for(s.code()), s.message(), first_index);
+}
+
+// ---- query parameters ----
+
+struct Router::Query {
+  uint64_t since = 0;
+  uint32_t limit = kFeedLimitDefault;
+  uint32_t block_seconds = 0;
+  std::vector<std::string> tags;
+  bool consistent = false;
+  bool wait = true;
+  std::optional<std::string> up;  // PUT /health
+  std::optional<std::string> last_event_id;
+};
+
+namespace {
+
+Status parse_param(Router::Query& q, std::string_view key, std::string_view value,
+                   uint32_t block_seconds_max) {
+  if (key == "since") {
+    auto v = parse_u64(value);
+    if (!v) return bad("since must be a non-negative integer");
+    q.since = *v;
+  } else if (key == "limit") {
+    auto v = parse_u64(value);
+    if (!v || *v == 0 || *v > kFeedLimitMax) {
+      return bad("limit must be an integer from 1 to " + std::to_string(kFeedLimitMax));
+    }
+    q.limit = static_cast<uint32_t>(*v);
+  } else if (key == "block") {
+    auto v = parse_u64(value);
+    if (!v || *v > kBlockSecondsAbsurd) {
+      return bad("block must be a number of seconds from 0 to " +
+                 std::to_string(block_seconds_max));
+    }
+    q.block_seconds = static_cast<uint32_t>(std::min<uint64_t>(*v, block_seconds_max));
+  } else if (key == "tag") {
+    if (value.empty() || value.size() > kTagBytesMax) return bad("tag must be 1 to 256 bytes");
+    if (q.tags.size() >= kTagsPerQueryMax) {
+      return bad("at most " + std::to_string(kTagsPerQueryMax) + " tag parameters");
+    }
+    q.tags.emplace_back(value);
+  } else if (key == "consistent" || key == "wait") {
+    auto v = parse_bool(value);
+    if (!v) return bad(std::string(key) + " must be true or false");
+    (key == "wait" ? q.wait : q.consistent) = *v;
+  } else if (key == "up") {
+    q.up = std::string(value);
+  }
+  // Unknown parameters are ignored, as the original did, so newer clients
+  // can send hints older servers do not know.
+  return Status::ok();
+}
+
+Status parse_query(Router::Query& q, const boost::urls::url_view& u, uint32_t block_seconds_max) {
+  for (auto param : u.params()) {
+    Status s = parse_param(q, param.key, param.value, block_seconds_max);
+    if (!s.is_ok()) return s;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+// ---- routing ----
+
+asio::awaitable<Routed> Router::route(const HttpRequest& req) {
+  auto start = Clock::now();
+  std::string_view route_name = "unknown";
+  bool blocking = false;
+  Routed out = co_await dispatch(req, route_name, blocking);
+  int status = out.sse ? 200 : out.reply.status;
+  metrics_.record(route_name, status);
+  if (!blocking && !out.sse) {
+    metrics_.latency.observe(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  if (status >= 500) {
+    http_log()->debug("{} {} -> {}", req.method, req.target, status);
+  }
+  co_return out;
+}
+
+asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_view& route_name,
+                                         bool& blocking) {
+  auto parsed = boost::urls::parse_origin_form(req.target);
+  if (!parsed) co_return Routed{error_reply(kErrBadRequest, "malformed request target"), {}};
+  std::string path = parsed->path();
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+
+  if (path != "/health" && path != "/metrics" && !opts_.cluster_id_hex.empty()) {
+    const std::string* cid = req.header("x-cluster-id");
+    if (cid && !iequals(*cid, opts_.cluster_id_hex)) {
+      co_return Routed{error_reply(kErrClusterMismatch,
+                                   "X-Cluster-Id " + *cid + " does not match this cluster (" +
+                                       opts_.cluster_id_hex + "); check the client's endpoints"),
+                       {}};
+    }
+  }
+  Query q;
+  Status qs = parse_query(q, *parsed, opts_.block_seconds_max);
+  if (path == "/changes" || path.starts_with("/changes/")) {
+    Routed out = co_await dispatch_changes(req, path, q, qs, route_name, blocking);
+    co_return out;
+  }
+  co_return Routed{dispatch_admin(req, path, q, route_name), {}};
+}
+
+asio::awaitable<Routed> Router::dispatch_changes(const HttpRequest& req, const std::string& path,
+                                                 const Query& q, const Status& qs,
+                                                 std::string_view& route_name, bool& blocking) {
+  const std::string& m = req.method;
+  auto reply = [](HttpReply r) { return Routed{std::move(r), {}}; };
+  if (path == "/changes") {
+    route_name = "/changes";
+    if (m != "GET" && m != "POST") co_return reply(method_not_allowed("GET, POST"));
+    if (!qs.is_ok()) co_return reply(status_reply(qs));
+    blocking = m == "GET" && q.block_seconds > 0;
+    HttpReply out;
+    if (m == "GET") {
+      out = co_await get_feed(q);
+    } else {
+      out = co_await post_changes(req, false, q.wait);
+    }
+    co_return reply(std::move(out));
+  }
+  if (path == "/changes/batch") {
+    route_name = "/changes/batch";
+    if (m != "POST") co_return reply(method_not_allowed("POST"));
+    if (!qs.is_ok()) co_return reply(status_reply(qs));
+    HttpReply out = co_await post_changes(req, true, q.wait);
+    co_return reply(std::move(out));
+  }
+  if (path == "/changes/stream") {
+    route_name = "/changes/stream";
+    if (m != "GET") co_return reply(method_not_allowed("GET"));
+    if (!qs.is_ok()) co_return reply(status_reply(qs));
+    SseStart sse{q.since, q.tags};
+    if (const std::string* last = req.header("last-event-id")) {
+      auto v = parse_u64(*last);
+      if (!v) co_return reply(status_reply(bad("Last-Event-ID must be a change id")));
+      sse.since = *v;
+    }
+    if (waiters_.size() >= opts_.longpoll_waiters_max) {
+      co_return reply(error_reply(kErrOverloaded, "too many waiting clients; retry later"));
+    }
+    co_return Routed{{}, std::move(sse)};
+  }
+  route_name = "/changes/{id}";
+  if (m != "GET") co_return reply(method_not_allowed("GET"));
+  if (!qs.is_ok()) co_return reply(status_reply(qs));
+  HttpReply out = co_await get_change(std::string_view(path).substr(9), q.consistent);
+  co_return reply(std::move(out));
+}
+
+HttpReply Router::dispatch_admin(const HttpRequest& req, const std::string& path, const Query& q,
+                                 std::string_view& route_name) {
+  const std::string& m = req.method;
+  if (path == "/cluster" || path == "/cluster/members") {
+    route_name = path == "/cluster" ? "/cluster" : "/cluster/members";
+    if (m != "GET") return method_not_allowed("GET");
+    ClusterView view = svc_.cluster();
+    return json_reply(200, path == "/cluster" ? render_cluster(view) : render_members(view));
+  }
+  if (path == "/health") {
+    route_name = "/health";
+    if (m == "GET") return get_health();
+    if (m == "PUT") return put_health(req, q.up);
+    return method_not_allowed("GET, PUT");
+  }
+  if (path == "/diagnostics" || path == "/diagnostics/raft") {
+    route_name = path == "/diagnostics" ? "/diagnostics" : "/diagnostics/raft";
+    if (m != "GET") return method_not_allowed("GET");
+    return json_reply(200, render_diagnostics(svc_.diagnostics(), path == "/diagnostics"));
+  }
+  if (path == "/metrics") {
+    route_name = "/metrics";
+    if (m != "GET") return method_not_allowed("GET");
+    return get_metrics();
+  }
+  return error_reply(kErrRouteNotFound, "no such resource: " + path);
+}
+
+// ---- handlers ----
+
+std::optional<uint64_t> Router::first_index_if(const Status& s) {
+  if (s.code() != Code::kCompacted) return std::nullopt;
+  return svc_.diagnostics().first_index;
+}
+
+asio::awaitable<Status> Router::barrier() {
+  // Not one full-expression with co_await: see await_callback.
+  auto start = [this](std::function<void(Status)> done) { svc_.read_barrier(std::move(done)); };
+  auto op = await_callback<Status>(std::move(start));
+  co_return co_await std::move(op);
+}
+
+asio::awaitable<HttpReply> Router::get_feed(const Query& q) {
+  if (q.consistent) {
+    Status s = co_await barrier();
+    if (!s.is_ok()) co_return status_reply(s);
+  }
+  FeedQuery fq{q.since, q.limit, q.tags};
+  auto deadline = Clock::now() + std::chrono::seconds(q.block_seconds);
+  // Bounded: each round either returns or waits until the applied index
+  // grows past what was read; a wake without growth (shutdown) ends it.
+  uint64_t prev_last_index = 0;
+  for (int round = 0;; round++) {
+    auto page = svc_.read_feed(fq);
+    if (!page.is_ok()) co_return status_reply(page.status(), first_index_if(page.status()));
+    bool stalled = round > 0 && page->last_index <= prev_last_index;
+    if (!page->changes.empty() || q.block_seconds == 0 || Clock::now() >= deadline || stalled ||
+        waiters_.stopped()) {
+      co_return json_reply(200, render_feed(*page));
+    }
+    if (waiters_.size() >= opts_.longpoll_waiters_max) {
+      co_return error_reply(kErrOverloaded, "too many waiting clients; retry later or block less");
+    }
+    prev_last_index = page->last_index;
+    co_await waiters_.wait(svc_, std::max(q.since, page->last_index), deadline);
+  }
+}
+
+asio::awaitable<HttpReply> Router::get_change(std::string_view id_text, bool consistent) {
+  auto id = parse_u64(id_text);
+  if (!id) co_return status_reply(bad("change id must be a non-negative integer"));
+  if (consistent) {
+    Status s = co_await barrier();
+    if (!s.is_ok()) co_return status_reply(s);
+  }
+  auto change = svc_.read_change(*id);
+  if (!change.is_ok()) co_return status_reply(change.status(), first_index_if(change.status()));
+  co_return json_reply(200, render_change(*change));
+}
+
+asio::awaitable<HttpReply> Router::post_changes(const HttpRequest& req, bool batch, bool wait) {
+  if (!is_json_content_type(req.header("content-type"))) {
+    co_return error_reply(kErrUnsupportedMediaType, "Content-Type must be application/json");
+  }
+  auto inputs = parse_post_body(req.body, batch);
+  if (!inputs.is_ok()) co_return status_reply(inputs.status());
+  using Done = Result<std::vector<Appended>>;
+  // Not one full-expression with co_await: see await_callback.
+  auto start = [this, in = std::move(inputs.value()),
+                wait](std::function<void(Done)> done) mutable {
+    svc_.append(std::move(in), wait, std::move(done));
+  };
+  auto op = await_callback<Done>(std::move(start));
+  auto appended = co_await std::move(op);
+  if (!appended.is_ok()) co_return status_reply(appended.status());
+  co_return json_reply(wait ? 201 : 202, render_appended(*appended, batch));
+}
+
+HttpReply Router::get_health() {
+  HealthView h = svc_.health();
+  if (h.marked_down || !h.has_leader) {
+    std::string why = !h.reason.empty() ? h.reason
+                      : h.marked_down   ? "marked down by PUT /health?up=false"
+                                        : "no leader";
+    return error_reply(http_error_for(Code::kUnavailable), why);
+  }
+  HttpReply r;
+  r.content_type = "text/plain";
+  r.body = "ok";
+  return r;
+}
+
+HttpReply Router::put_health(const HttpRequest& req, std::optional<std::string> up) {
+  if (!up && !req.body.empty()) {
+    // A form body (up=false), as `curl -X PUT -d up=false` sends.
+    std::string target = "/?" + req.body;  // outlives the view parsed from it
+    auto form = boost::urls::parse_origin_form(target);
+    if (form) {
+      for (auto p : form->params()) {
+        if (p.key == "up") up = std::string(p.value);
+      }
+    }
+  }
+  std::optional<bool> value = up ? parse_bool(*up) : std::nullopt;
+  if (!value) return status_reply(bad("up must be true or false (query or form body)"));
+  svc_.set_marked_down(!*value);
+  return json_reply(200, *value ? "{\"up\":true}" : "{\"up\":false}");
+}
+
+HttpReply Router::get_metrics() {
+  HttpReply r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = svc_.metrics_text();
+  if (!r.body.empty() && r.body.back() != '\n') r.body += '\n';
+  metrics_.render(r.body);
+  return r;
+}
+
+}  // namespace api

@@ -1,0 +1,135 @@
+// The Beast-free half of the HTTP server: a request as plain strings in, a
+// reply as plain strings out. Routing, validation, calls into the Service,
+// JSON rendering, long-poll waits and the HTTP metrics live here, so that
+// only http_server.cc (sockets, parsing, SSE writes) pays for Beast.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "api/http_errors.h"
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "api/service.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace api {
+
+// The "http" logger: the one the process configured, else a clone of the
+// default logger under that name.
+std::shared_ptr<spdlog::logger> http_log();
+
+struct HttpRequest {
+  std::string method;                                        // "GET", "POST", ...
+  std::string target;                                        // origin-form: path?query
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
+  std::string body;
+
+  // The first header with this lower-case name, or nullptr.
+  const std::string* header(std::string_view name) const;
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra, e.g. Allow
+};
+
+// GET /changes/stream: the session writes events itself (see http_server.cc).
+struct SseStart {
+  uint64_t since = 0;  // exclusive
+  std::vector<std::string> tags;
+};
+
+struct Routed {
+  HttpReply reply;              // unless sse is set
+  std::optional<SseStart> sse;  // the request was a valid SSE subscription
+};
+
+// Request counters by route and status, latency, and gauges.
+class HttpMetrics {
+ public:
+  void record(std::string_view route, int status);
+  void render(std::string& out) const;
+
+  Histogram latency;       // requests that do not block (long-poll and SSE excluded)
+  Gauge connections;       // open client connections
+  Gauge longpoll_waiters;  // blocked GET /changes and SSE streams
+
+ private:
+  mutable std::mutex mu_;  // render() may run on another thread than record()
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+};
+
+// Parked long-polls and SSE streams. A wait ends when the Service's applied
+// index passes `after`, at the deadline, or at stop(), whichever is first.
+class Waiters {
+ public:
+  explicit Waiters(Gauge& gauge) : gauge_(gauge) {}
+  size_t size() const { return live_.size(); }
+  bool stopped() const { return stopped_; }
+  boost::asio::awaitable<void> wait(Service& svc, uint64_t after,
+                                    std::chrono::steady_clock::time_point deadline);
+  void stop();
+
+  struct State;
+
+ private:
+  Gauge& gauge_;
+  std::unordered_set<std::shared_ptr<State>> live_;
+  bool stopped_ = false;
+};
+
+HttpReply error_reply(const HttpError& e, std::string_view message,
+                      std::optional<uint64_t> first_index = std::nullopt);
+HttpReply status_reply(const Status& s, std::optional<uint64_t> first_index = std::nullopt);
+
+class Router {
+ public:
+  Router(Service& svc, const HttpOptions& opts, HttpMetrics& metrics, Waiters& waiters)
+      : svc_(svc), opts_(opts), metrics_(metrics), waiters_(waiters) {}
+
+  // Never throws for bad input: every problem becomes an error reply.
+  // Coroutines here take references, never by-value objects built in the
+  // co_await expression: GCC 12 destroys such temporaries twice (bug 99576).
+  boost::asio::awaitable<Routed> route(const HttpRequest& req);
+
+  struct Query;  // parsed GET /changes parameters
+
+ private:
+  boost::asio::awaitable<Routed> dispatch(const HttpRequest& req, std::string_view& route_name,
+                                          bool& blocking);
+  boost::asio::awaitable<Routed> dispatch_changes(const HttpRequest& req, const std::string& path,
+                                                  const Query& q, const Status& qs,
+                                                  std::string_view& route_name, bool& blocking);
+  HttpReply dispatch_admin(const HttpRequest& req, const std::string& path, const Query& q,
+                           std::string_view& route_name);
+  boost::asio::awaitable<HttpReply> get_feed(const Query& q);
+  boost::asio::awaitable<HttpReply> get_change(std::string_view id_text, bool consistent);
+  boost::asio::awaitable<HttpReply> post_changes(const HttpRequest& req, bool batch, bool wait);
+  boost::asio::awaitable<Status> barrier();
+  HttpReply get_health();
+  HttpReply put_health(const HttpRequest& req, std::optional<std::string> up);
+  HttpReply get_metrics();
+  std::optional<uint64_t> first_index_if(const Status& s);
+
+  Service& svc_;
+  const HttpOptions& opts_;
+  HttpMetrics& metrics_;
+  Waiters& waiters_;
+};
+
+}  // namespace api

@@ -1,0 +1,327 @@
+// The Beast half of the HTTP server: accepting, reading requests within the
+// limits, writing replies, and streaming SSE. Everything else is in
+// http_router.cc, which is free of Beast.
+#include "api/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <unordered_set>
+
+#include "api/change_json.h"
+#include "api/http_limits.h"
+#include "api/http_router.h"
+
+namespace api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// After an error reply on a connection we are about to close, the client may
+// still be sending its body. Reading (and discarding) it for a moment keeps
+// the kernel from answering with a reset that would destroy our reply.
+constexpr uint64_t kDrainBytesMax = 4 << 20;
+constexpr std::chrono::seconds kDrainTimeout{1};
+constexpr std::chrono::seconds kRejectTimeout{5};
+
+struct Session {
+  explicit Session(tcp::socket sock) : stream(std::move(sock)) {}
+  beast::tcp_stream stream;
+  bool busy = false;  // a request is being served; stop() lets it finish
+};
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    http_log()->error("a connection ended with an exception: {}", ex.what());
+  }
+}
+
+}  // namespace
+
+struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
+  State(asio::io_context& io_, Service& svc_, HttpOptions opts_)
+      : io(io_),
+        svc(svc_),
+        opts(std::move(opts_)),
+        acceptor(io_),
+        waiters(metrics.longpoll_waiters),
+        router(svc_, opts, metrics, waiters) {}
+
+  void stop_now();
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> run_session(tcp::socket sock);
+  asio::awaitable<bool> serve_one(Session& s, http::request<http::string_body>& req);
+  asio::awaitable<void> answer_read_error(Session& s, beast::error_code ec);
+  asio::awaitable<void> run_sse(Session& s, const SseStart& sse);
+  asio::awaitable<bool> write_raw(Session& s, const std::string& data);
+
+  asio::io_context& io;
+  Service& svc;
+  const HttpOptions opts;
+  tcp::acceptor acceptor;
+  HttpMetrics metrics;
+  Waiters waiters;
+  Router router;
+  std::unordered_set<Session*> sessions;  // live connections, for stop()
+  uint16_t port = 0;
+  bool stopping = false;
+};
+
+void HttpServer::State::stop_now() {
+  if (stopping) return;
+  stopping = true;
+  beast::error_code ec;
+  acceptor.close(ec);
+  waiters.stop();
+  for (Session* s : sessions) {
+    if (!s->busy) s->stream.cancel();  // ends the wait for the next request
+  }
+}
+
+namespace {
+
+asio::awaitable<void> reject_overloaded(tcp::socket sock) {
+  static const std::string kBody =
+      error_json(kErrOverloaded.code, "too many connections; retry later or elsewhere");
+  static const std::string kResponse =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+  beast::tcp_stream stream(std::move(sock));
+  stream.expires_after(kRejectTimeout);
+  co_await asio::async_write(stream, asio::buffer(kResponse), kAwait);
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+}  // namespace
+
+asio::awaitable<void> HttpServer::State::accept_loop() {
+  auto self = shared_from_this();
+  while (!stopping) {
+    auto [ec, sock] = co_await acceptor.async_accept(kAwait);
+    if (stopping) break;
+    if (ec) {
+      // Out of file descriptors and the like: pause instead of spinning.
+      http_log()->warn("accept failed: {}; retrying in 100 ms", ec.message());
+      asio::steady_timer pause(io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(kAwait);
+      continue;
+    }
+    if (sessions.size() >= opts.connections_max) {
+      metrics.record("overloaded", 503);
+      asio::co_spawn(io, reject_overloaded(std::move(sock)), log_exception);
+      continue;
+    }
+    asio::co_spawn(io, run_session(std::move(sock)), log_exception);
+  }
+}
+
+asio::awaitable<void> HttpServer::State::run_session(tcp::socket sock) {
+  auto self = shared_from_this();
+  Session s(std::move(sock));
+  sessions.insert(&s);
+  metrics.connections.set(static_cast<int64_t>(sessions.size()));
+  beast::flat_buffer buf;
+  while (!stopping) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(kHeaderBytesMax);
+    parser.body_limit(opts.body_bytes_max);
+    s.stream.expires_after(opts.idle_timeout);
+    auto [ec, n] = co_await http::async_read(s.stream, buf, parser, kAwait);
+    if (ec) {
+      co_await answer_read_error(s, ec);
+      break;
+    }
+    s.busy = true;
+    auto req = parser.release();
+    bool keep_alive = co_await serve_one(s, req);
+    s.busy = false;
+    if (!keep_alive) break;
+  }
+  beast::error_code ec;
+  s.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  sessions.erase(&s);
+  metrics.connections.set(static_cast<int64_t>(sessions.size()));
+}
+
+asio::awaitable<void> HttpServer::State::answer_read_error(Session& s, beast::error_code ec) {
+  HttpReply r;
+  if (ec == http::error::body_limit) {
+    r = error_reply(kErrBodyTooLarge,
+                    "request body over " + std::to_string(opts.body_bytes_max) + " bytes");
+  } else if (ec == http::error::header_limit) {
+    r = error_reply(kErrHeadersTooLarge,
+                    "request headers over " + std::to_string(kHeaderBytesMax) + " bytes");
+  } else if (ec.category() == http::make_error_code(http::error::body_limit).category() &&
+             ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    r = error_reply(kErrBadRequest, "malformed HTTP request: " + ec.message());
+  } else {
+    co_return;  // closed, reset, idle timeout or stop(): nobody to answer
+  }
+  metrics.record("malformed", r.status);
+  http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
+  res.set(http::field::content_type, r.content_type);
+  res.keep_alive(false);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  s.stream.expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
+  auto [wec, wn] = co_await http::async_write(s.stream, res, kAwait);
+  if (wec) co_return;
+  beast::error_code sec;
+  s.stream.socket().shutdown(tcp::socket::shutdown_send, sec);
+  s.stream.expires_after(kDrainTimeout);
+  std::array<char, 16 * 1024> sink;
+  for (uint64_t drained = 0; drained < kDrainBytesMax;) {
+    auto [rec, rn] = co_await s.stream.async_read_some(asio::buffer(sink), kAwait);
+    if (rec) break;
+    drained += rn;
+  }
+}
+
+asio::awaitable<bool> HttpServer::State::serve_one(Session& s,
+                                                   http::request<http::string_body>& req) {
+  HttpRequest r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  r.body = std::move(req.body());
+  Routed out = co_await router.route(r);
+  if (out.sse) {
+    co_await run_sse(s, *out.sse);
+    co_return false;
+  }
+  http::response<http::string_body> res{static_cast<http::status>(out.reply.status), req.version()};
+  res.set(http::field::server, "changeagent");
+  res.set(http::field::content_type, out.reply.content_type);
+  for (const auto& [k, v] : out.reply.headers) res.set(k, v);
+  res.keep_alive(req.keep_alive() && !stopping);
+  res.body() = std::move(out.reply.body);
+  res.prepare_payload();
+  s.stream.expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
+  auto [ec, n] = co_await http::async_write(s.stream, res, kAwait);
+  co_return !ec && res.keep_alive();
+}
+
+asio::awaitable<bool> HttpServer::State::write_raw(Session& s, const std::string& data) {
+  s.stream.expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
+  auto [ec, n] = co_await asio::async_write(s.stream, asio::buffer(data), kAwait);
+  co_return !ec;
+}
+
+// Server-Sent Events: the response has no length and ends when the
+// connection closes. Each change is one event whose id resumes the stream.
+asio::awaitable<void> HttpServer::State::run_sse(Session& s, const SseStart& sse) {
+  static const std::string kHead =
+      "HTTP/1.1 200 OK\r\nServer: changeagent\r\nContent-Type: text/event-stream\r\n"
+      "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n";
+  if (!co_await write_raw(s, kHead)) co_return;
+  uint64_t since = sse.since;
+  bool woke_early = false;  // the last wait ended before its heartbeat deadline
+  uint64_t waited_at = 0;   // the applied index that wait started from
+  // Bounded by the connection: each round writes events, waits at most one
+  // heartbeat interval, or ends (stop, error, a wake without progress).
+  while (!stopping) {
+    auto page = svc.read_feed(FeedQuery{since, kSseBatchChangesMax, sse.tags});
+    std::string out;
+    if (!page.is_ok()) {
+      HttpError e = http_error_for(page.status().code());
+      out = "event: error\ndata: " + error_json(e.code, page.status().message()) + "\n\n";
+      co_await write_raw(s, out);
+      co_return;
+    }
+    // The Service wakes waiters at shutdown without progress: end the stream.
+    if (page->changes.empty() && woke_early && page->last_index <= waited_at) co_return;
+    for (const Change& c : page->changes) {
+      out += "id: " + std::to_string(c.id) + "\nevent: change\ndata: ";
+      append_change_json(out, c);
+      out += "\n\n";
+      since = c.id;
+    }
+    woke_early = false;
+    if (page->changes.empty()) {
+      if (waiters.size() >= opts.longpoll_waiters_max) {
+        out = "event: error\ndata: " + error_json(kErrOverloaded.code, "too many waiters") + "\n\n";
+        co_await write_raw(s, out);
+        co_return;
+      }
+      auto deadline = Clock::now() + std::chrono::seconds(kSseHeartbeatSeconds);
+      waited_at = page->last_index;
+      co_await waiters.wait(svc, std::max(since, page->last_index), deadline);
+      woke_early = Clock::now() < deadline;
+      if (!woke_early) out = ": heartbeat\n\n";
+    }
+    if (!out.empty() && !co_await write_raw(s, out)) co_return;
+  }
+}
+
+HttpServer::HttpServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+uint16_t HttpServer::port() const {
+  return state_->port;
+}
+
+void HttpServer::stop() {
+  asio::dispatch(state_->io, [st = state_] { st->stop_now(); });
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Service& svc,
+                                                      HttpOptions opts) {
+  if (opts.body_bytes_max == 0 || opts.connections_max == 0 || opts.idle_timeout.count() <= 0 ||
+      opts.block_seconds_max > kBlockSecondsAbsurd) {
+    return Status(Code::kInvalidArgument,
+                  "HTTP options: body_bytes_max, connections_max and idle_timeout must be > 0, "
+                  "block_seconds_max at most " +
+                      std::to_string(kBlockSecondsAbsurd));
+  }
+  auto st = std::make_shared<State>(io, svc, std::move(opts));
+  beast::error_code ec;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(st->opts.host, std::to_string(st->opts.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return Status(Code::kInvalidArgument,
+                  "cannot resolve HTTP listen host '" + st->opts.host + "': " + ec.message());
+  }
+  tcp::endpoint ep = results.begin()->endpoint();
+  std::string where = st->opts.host + ":" + std::to_string(st->opts.port);
+  if (st->acceptor.open(ep.protocol(), ec); !ec) {
+    st->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) st->acceptor.bind(ep, ec);
+  if (!ec) st->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status(Code::kIoError, "cannot listen for HTTP on " + where + ": " + ec.message() +
+                                      " (is another process using the port?)");
+  }
+  st->port = st->acceptor.local_endpoint().port();
+  asio::co_spawn(io, st->accept_loop(), log_exception);
+  http_log()->debug("HTTP API listening on {}:{}", st->opts.host, st->port);
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(st)));
+}
+
+}  // namespace api

@@ -1,0 +1,225 @@
+// changectl: the command-line client of changeagent.
+//
+//   changectl [--endpoints a,b,c] [-o table|json] <group> <command> [options]
+//     changes post [--tag t]... [--type N] [--no-wait] JSON|-
+//     changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]
+//     changes watch|tail [--since N] [--tag t]...
+//     cluster status | cluster members | health
+//
+// Exit codes for scripts: 0 ok, 1 request failed or server error, 2 usage
+// error, 3 not found. A failure prints one line on stderr.
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "api/client.h"
+#include "tools/changectl_output.h"
+
+namespace po = boost::program_options;
+using changectl::Format;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNotFound = 3;
+
+struct UsageError {
+  std::string message;
+};
+
+int fail(const common::Status& s) {
+  std::cerr << "changectl: " << s.to_string() << "\n";
+  return s.code() == common::Code::kNotFound ? kExitNotFound : kExitFailed;
+}
+
+struct Global {
+  std::string endpoints;
+  std::string output = "table";
+  double timeout_seconds = 10;
+  std::string cluster_id;
+  std::string group;
+  std::string command;
+  std::vector<std::string> rest;  // the command's own arguments
+  Format format() const { return output == "json" ? Format::kJson : Format::kTable; }
+};
+
+po::variables_map parse_sub(const std::vector<std::string>& args,
+                            const po::options_description& desc,
+                            const po::positional_options_description& pos) {
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int changes_post(api::Client& c, const Global& g) {
+  po::options_description desc("changes post");
+  desc.add_options()("tag", po::value<std::vector<std::string>>(), "tag (repeatable)")(
+      "type", po::value<uint32_t>()->default_value(0), "change type, >= 0")(
+      "no-wait", "return once the leader accepted (202), before commit")(
+      "data", po::value<std::string>(), "JSON, or - for stdin");
+  po::positional_options_description pos;
+  pos.add("data", 1);
+  auto vm = parse_sub(g.rest, desc, pos);
+  if (!vm.count("data")) throw UsageError{"changes post needs JSON data or - for stdin"};
+  api::ChangeInput in;
+  in.data_json = vm["data"].as<std::string>();
+  if (in.data_json == "-") {
+    in.data_json.assign(std::istreambuf_iterator<char>(std::cin), {});
+  }
+  if (vm.count("tag")) in.tags = vm["tag"].as<std::vector<std::string>>();
+  in.type = vm["type"].as<uint32_t>();
+  auto r = c.post_change(in, !vm.count("no-wait"));
+  if (!r.is_ok()) return fail(r.status());
+  changectl::print_appended(std::cout, g.format(), {*r});
+  return kExitOk;
+}
+
+int changes_get(api::Client& c, const Global& g) {
+  po::options_description desc("changes get");
+  desc.add_options()("since", po::value<uint64_t>()->default_value(0), "after this id")(
+      "limit", po::value<uint32_t>()->default_value(100), "at most this many")(
+      "tag", po::value<std::vector<std::string>>(), "only with this tag (repeat = OR)")(
+      "consistent", "read through the leader (linearizable)")("id", po::value<uint64_t>(),
+                                                              "one change by id");
+  po::positional_options_description pos;
+  pos.add("id", 1);
+  auto vm = parse_sub(g.rest, desc, pos);
+  bool consistent = vm.count("consistent") > 0;
+  if (vm.count("id")) {
+    auto r = c.get_change(vm["id"].as<uint64_t>(), consistent);
+    if (!r.is_ok()) return fail(r.status());
+    changectl::print_change(std::cout, g.format(), *r);
+    return kExitOk;
+  }
+  api::FeedRequest req;
+  req.since = vm["since"].as<uint64_t>();
+  req.limit = vm["limit"].as<uint32_t>();
+  if (vm.count("tag")) req.tags = vm["tag"].as<std::vector<std::string>>();
+  req.consistent = consistent;
+  auto r = c.get_feed(req);
+  if (!r.is_ok()) return fail(r.status());
+  changectl::print_feed(std::cout, g.format(), *r);
+  return kExitOk;
+}
+
+int changes_watch(api::Client& c, const Global& g) {
+  po::options_description desc("changes watch");
+  desc.add_options()("since", po::value<uint64_t>()->default_value(0), "after this id")(
+      "tag", po::value<std::vector<std::string>>(), "only with this tag (repeat = OR)");
+  auto vm = parse_sub(g.rest, desc, {});
+  api::WatchOptions w;
+  w.since = vm["since"].as<uint64_t>();
+  if (vm.count("tag")) w.tags = vm["tag"].as<std::vector<std::string>>();
+  // Follows forever; ends on a non-transient error or when stdout closes.
+  common::Status s = c.watch(w, [&](const api::Change& ch) {
+    changectl::print_change_line(std::cout, g.format(), ch);
+    return static_cast<bool>(std::cout);
+  });
+  if (!s.is_ok()) return fail(s);
+  return kExitOk;
+}
+
+int run(api::Client& c, const Global& g) {
+  if (g.group == "changes") {
+    if (g.command == "post") return changes_post(c, g);
+    if (g.command == "get") return changes_get(c, g);
+    if (g.command == "watch" || g.command == "tail") return changes_watch(c, g);
+  } else if (g.group == "cluster" && g.rest.empty()) {
+    if (g.command == "status") {
+      auto r = c.cluster();
+      if (!r.is_ok()) return fail(r.status());
+      changectl::print_cluster(std::cout, g.format(), *r);
+      return kExitOk;
+    }
+    if (g.command == "members") {
+      auto r = c.members();
+      if (!r.is_ok()) return fail(r.status());
+      changectl::print_members(std::cout, g.format(), *r);
+      return kExitOk;
+    }
+  } else if (g.group == "health" && g.command.empty()) {
+    common::Status s = c.health();
+    if (!s.is_ok()) return fail(s);
+    std::cout << "ok\n";
+    return kExitOk;
+  }
+  throw UsageError{"unknown command '" + g.group + (g.command.empty() ? "" : " ") + g.command +
+                   "'; see changectl --help"};
+}
+
+const char* kUsage =
+    "usage: changectl [--endpoints a,b,c] [-o table|json] <command>\n"
+    "  changes post [--tag t]... [--type N] [--no-wait] JSON|-\n"
+    "  changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]\n"
+    "  changes watch|tail [--since N] [--tag t]...\n"
+    "  cluster status | cluster members | health\n";
+
+Global parse_global(int argc, char** argv, po::options_description& desc) {
+  Global g;
+  const char* env = std::getenv("CHANGEAGENT_ENDPOINTS");
+  desc.add_options()("help,h", "this help")(
+      "endpoints,e", po::value(&g.endpoints)->default_value(env ? env : "127.0.0.1:8080"),
+      "comma-separated host:port list (env CHANGEAGENT_ENDPOINTS)")(
+      "output,o", po::value(&g.output)->default_value("table"), "table or json")(
+      "timeout", po::value(&g.timeout_seconds)->default_value(10), "seconds per request")(
+      "cluster-id", po::value(&g.cluster_id), "expected cluster id (16 hex digits)")(
+      "group", po::value(&g.group), "")("command", po::value(&g.command), "")(
+      "rest", po::value<std::vector<std::string>>(), "");
+  po::positional_options_description pos;
+  pos.add("group", 1).add("command", 1).add("rest", -1);
+  auto parsed =
+      po::command_line_parser(argc, argv).options(desc).positional(pos).allow_unregistered().run();
+  po::variables_map vm;
+  po::store(parsed, vm);
+  po::notify(vm);
+  if (vm.count("help")) return g;
+  // Everything after group and command belongs to the command.
+  g.rest = po::collect_unrecognized(parsed.options, po::include_positional);
+  size_t skip =
+      std::min<size_t>(g.rest.size(), (g.group.empty() ? 0 : 1) + (g.command.empty() ? 0 : 1));
+  g.rest.erase(g.rest.begin(), g.rest.begin() + static_cast<std::ptrdiff_t>(skip));
+  if (g.output != "table" && g.output != "json") throw UsageError{"-o must be table or json"};
+  if (g.timeout_seconds <= 0) throw UsageError{"--timeout must be positive"};
+  return g;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    po::options_description desc("options");
+    Global g = parse_global(argc, argv, desc);
+    if (g.group.empty()) {
+      std::cout << kUsage << desc;
+      return argc > 1 ? kExitOk : kExitUsage;
+    }
+    api::ClientOptions opts;
+    opts.endpoints = split_commas(g.endpoints);
+    opts.request_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(g.timeout_seconds * 1000));
+    opts.cluster_id_hex = g.cluster_id;
+    auto client = api::Client::create(opts);
+    if (!client.is_ok()) throw UsageError{client.status().message()};
+    return run(**client, g);
+  } catch (const UsageError& e) {
+    std::cerr << "changectl: " << e.message << "\n";
+    return kExitUsage;
+  } catch (const po::error& e) {
+    std::cerr << "changectl: " << e.what() << "\n";
+    return kExitUsage;
+  }
+}

@@ -1,0 +1,26 @@
+// changectl's output: aligned tables for people, JSON for scripts (-o json).
+#pragma once
+
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "api/service.h"
+
+namespace changectl {
+
+enum class Format { kTable, kJson };
+
+void print_appended(std::ostream& out, Format f, const std::vector<api::Appended>& appended);
+void print_feed(std::ostream& out, Format f, const api::FeedPage& page);
+void print_change(std::ostream& out, Format f, const api::Change& c);
+// One line per change, for watch: a table row without header, or JSON lines.
+void print_change_line(std::ostream& out, Format f, const api::Change& c);
+void print_cluster(std::ostream& out, Format f, const api::ClusterView& view);
+void print_members(std::ostream& out, Format f, const std::map<uint64_t, std::string>& members);
+
+// "2024-05-01T12:00:00.123Z" from nanoseconds since the epoch.
+std::string format_time(uint64_t ts_ns);
+
+}  // namespace changectl
