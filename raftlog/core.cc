@@ -343,15 +343,19 @@ void Core::advance(const Ready& rd) {
   Impl& s = *impl_;
   CA_ASSERT(s.ready_outstanding);
   s.ready_outstanding = false;
-  if (rd.snapshot && s.pending_snapshot && s.snapshot_in_ready &&
-      s.pending_snapshot->meta == rd.snapshot->meta) {
+  if (rd.snapshot) {
+    // The driver made this install durable, even if a newer snapshot arrived
+    // meanwhile (that one stays pending for the next Ready).
     Index idx = rd.snapshot->meta.index;
-    s.pending_snapshot.reset();
+    if (s.pending_snapshot && s.snapshot_in_ready &&
+        s.pending_snapshot->meta == rd.snapshot->meta) {
+      s.pending_snapshot.reset();
+    }
     s.snapshot_index = std::max(s.snapshot_index, idx);
     if (idx > s.commit) s.set_commit(idx);
     s.commit_hint = std::max(s.commit_hint, idx);
     s.applied = std::max(s.applied, idx);
-    s.applying = s.applied;
+    s.applying = std::max(s.applying, s.applied);
   }
   s.snapshot_in_ready = false;
   if (!rd.entries.empty()) s.stable_to(rd.entries.back().index, rd.entries.back().term);

@@ -178,9 +178,11 @@ void Core::Impl::abort_transfer() {
 
 void Core::Impl::tick_follower() {
   election_elapsed++;
-  if (election_elapsed >= randomized_timeout) {
+  // A node that cannot campaign keeps counting: its leader lease must
+  // expire, or it would keep rejecting campaigns for a dead leader forever.
+  if (promotable() && election_elapsed >= randomized_timeout) {
     election_elapsed = 0;
-    if (promotable()) start_campaign(cfg.pre_vote, false);
+    start_campaign(cfg.pre_vote, false);
   }
 }
 

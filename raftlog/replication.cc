@@ -277,7 +277,10 @@ bool Core::Impl::maybe_commit() {
   std::sort(matches.begin(), matches.end(), std::greater<Index>());
   size_t q = quorum();
   if (matches.size() < q) return false;
-  Index candidate = matches[q - 1];
+  // Followers alone may form the quorum, but the leader never commits past
+  // its own durable log: commit <= stable index holds on every node, and
+  // committed entries handed out for apply are always local and durable.
+  Index candidate = std::min(matches[q - 1], stable_index());
   if (candidate <= commit) return false;
   auto t = term(candidate);
   if (!t.is_ok() || *t != hs.term) return false;

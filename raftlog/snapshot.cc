@@ -5,7 +5,9 @@
 namespace raftlog {
 
 void Core::Impl::maybe_request_snapshot() {
-  if (cfg.snapshot_interval_entries == 0 || snapshot_requested) return;
+  // No local snapshot while an install is pending: the install moves the
+  // state machine past any index we could ask for.
+  if (cfg.snapshot_interval_entries == 0 || snapshot_requested || pending_snapshot) return;
   if (applied.value() - snapshot_index.value() < cfg.snapshot_interval_entries) return;
   snapshot_requested = true;
   snapshot_request = applied;
@@ -53,6 +55,8 @@ void Core::Impl::handle_snapshot(const Message& m) {
   }
   pending_snapshot = m.snapshot;
   snapshot_in_ready = false;
+  snapshot_request.reset();  // not handed out yet: the install supersedes it
+  snapshot_requested = false;
   unstable.clear();
   unstable_offset = meta.index + 1;
   configs.clear();
