@@ -1,0 +1,294 @@
+// Appends: proposals on the leader, forwarding from followers over the peer
+// connection, and completing each append once this node applied it.
+//
+// Outcome rules (what a client may conclude):
+//   201/200  the entries are committed and applied on the node that answered.
+//   503      certainly not appended (no leader, or our entry was overwritten
+//            at its index by another leader's entry): safe to retry.
+//   504      outcome unknown (deadline passed while in flight).
+#include <boost/asio/post.hpp>
+
+#include "api/node_impl.h"
+
+namespace api {
+
+namespace asio = boost::asio;
+using changeagent::peer::ForwardRequest;
+using changeagent::peer::ForwardResponse;
+using changeagent::peer::PeerFrame;
+
+namespace {
+
+uint64_t wall_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+std::string encode_change(const ChangeInput& in, uint64_t ts_ns) {
+  changeagent::peer::Change c;
+  c.set_ts_ns(ts_ns);
+  c.set_type(in.type);
+  for (const auto& t : in.tags) c.add_tags(t);
+  c.set_data_json(in.data_json);
+  return c.SerializeAsString();
+}
+
+Result<changeagent::peer::Change> decode_change(const std::string& data) {
+  changeagent::peer::Change c;
+  if (!c.ParseFromString(data)) return Status(Code::kCorruption, "change payload does not parse");
+  return c;
+}
+
+void Node::append(std::vector<ChangeInput> changes, bool wait, AppendDone done) {
+  if (changes.empty()) {
+    done(Status(Code::kInvalidArgument, "no changes to append"));
+    return;
+  }
+  std::vector<std::string> payloads;
+  payloads.reserve(changes.size());
+  for (const auto& c : changes) payloads.push_back(encode_change(c, 0));
+  impl_->append_payloads(std::move(payloads), wait, std::move(done));
+}
+
+void Node::Impl::append_payloads(std::vector<std::string> payloads, bool wait,
+                                 Service::AppendDone done) {
+  if (failed) {
+    done(Status(Code::kUnavailable, "node's storage failed; use another node"));
+    return;
+  }
+  if (stopping) {
+    done(Status(Code::kUnavailable, "node is shutting down"));
+    return;
+  }
+  if (pending.size() + forwarded.size() + waiting_for_leader.size() >= opts.pending_appends_max) {
+    done(Status(Code::kBusy, "too many appends in flight; retry later"));
+    return;
+  }
+  auto now = Clock::now();
+  dispatch(QueuedAppend{std::move(payloads), wait, std::move(done), now + opts.request_timeout,
+                        now + opts.leader_wait});
+}
+
+void Node::Impl::note_stamps(const std::vector<raftlog::Entry>& ents) {
+  for (const auto& e : ents) {
+    if (e.type != raftlog::EntryType::kNormal || e.data.empty()) continue;
+    auto c = decode_change(e.data);
+    if (c.is_ok()) last_ts_ns = std::max(last_ts_ns, c->ts_ns());
+  }
+}
+
+// Stamps and proposes payloads on this node, which must be the leader.
+// Stamps never go below the newest in our log, so _ts never decreases with
+// _id even if this leader's clock is behind the previous one's.
+Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payloads) {
+  PendingAppend p;
+  uint64_t ts = std::max(wall_ns(), last_ts_ns);
+  std::vector<std::string> stamped;
+  stamped.reserve(payloads.size());
+  for (const auto& raw : payloads) {
+    auto c = decode_change(raw);
+    if (!c.is_ok()) return Status(Code::kInvalidArgument, "forwarded change does not parse");
+    c->set_ts_ns(ts);
+    stamped.push_back(c->SerializeAsString());
+    p.ts_ns.push_back(ts);
+  }
+  auto r = core->propose(std::move(stamped));
+  if (!r.is_ok()) return r.status();
+  last_ts_ns = ts;
+  proposals_total.inc(payloads.size());
+  p.first = *r - (payloads.size() - 1);
+  p.term = core->term();
+  schedule_ready();
+  return p;
+}
+
+void Node::Impl::dispatch(QueuedAppend q) {
+  if (core->role() == raftlog::Role::kLeader) {
+    auto began = Clock::now();
+    auto p = propose_here(q.payloads);
+    if (!p.is_ok()) {
+      q.done(p.status().code() == Code::kNotLeader
+                 ? Status(Code::kUnavailable, "leadership changed; retry")
+                 : p.status());
+      return;
+    }
+    Index last = p->first + (p->ts_ns.size() - 1);
+    p->wait = q.wait;
+    p->deadline = q.deadline;
+    p->done = std::move(q.done);
+    if (!q.wait) {
+      std::vector<Appended> out;
+      for (size_t i = 0; i < p->ts_ns.size(); i++)
+        out.push_back({(p->first + i).value(), p->ts_ns[i]});
+      p->done(std::move(out));
+      p->done = nullptr;
+    }
+    (void)began;
+    pending.emplace(last, std::move(*p));
+    return;
+  }
+  NodeId leader = core->leader();
+  if (leader == raftlog::kNoNode) {
+    waiting_for_leader.push_back(std::move(q));
+    return;
+  }
+  uint64_t rid = next_request_id++;
+  PeerFrame f;
+  auto* req = f.mutable_forward_request();
+  req->set_request_id(rid);
+  for (const auto& pl : q.payloads) req->add_payloads(pl);
+  forwards_total.inc();
+  forwarded.emplace(rid, std::move(q));
+  transport->send(leader, std::move(f));
+}
+
+void Node::Impl::on_forward_request(NodeId from, const ForwardRequest& req) {
+  PeerFrame f;
+  auto* resp = f.mutable_forward_response();
+  resp->set_request_id(req.request_id());
+  resp->set_leader_id(core->leader().value());
+  if (core->role() != raftlog::Role::kLeader || failed || stopping) {
+    resp->set_code(static_cast<uint32_t>(Code::kNotLeader));
+    resp->set_error("not the leader");
+  } else {
+    std::vector<std::string> payloads(req.payloads().begin(), req.payloads().end());
+    auto p = propose_here(payloads);
+    if (!p.is_ok()) {
+      resp->set_code(static_cast<uint32_t>(p.status().code()));
+      resp->set_error(p.status().message());
+    } else {
+      resp->set_first_index(p->first.value());
+      resp->set_last_index((p->first + (p->ts_ns.size() - 1)).value());
+      resp->set_term(p->term.value());
+      for (auto ts : p->ts_ns) resp->add_ts_ns(ts);
+    }
+  }
+  transport->send(from, std::move(f));
+}
+
+void Node::Impl::on_forward_response(const ForwardResponse& resp) {
+  auto it = forwarded.find(resp.request_id());
+  if (it == forwarded.end()) return;  // already timed out
+  QueuedAppend q = std::move(it->second);
+  forwarded.erase(it);
+  if (resp.code() != 0) {
+    auto code = static_cast<Code>(resp.code());
+    if (code == Code::kNotLeader) {
+      // The leader moved on: try again (bounded by the leader wait).
+      if (Clock::now() < q.leader_wait) {
+        waiting_for_leader.push_back(std::move(q));
+        return;
+      }
+      q.done(Status(Code::kUnavailable, "no leader accepted the change; retry"));
+      return;
+    }
+    q.done(Status(code, resp.error()));
+    return;
+  }
+  PendingAppend p;
+  p.first = Index(resp.first_index());
+  p.term = Term(resp.term());
+  p.ts_ns.assign(resp.ts_ns().begin(), resp.ts_ns().end());
+  p.wait = q.wait;
+  p.deadline = q.deadline;
+  p.done = std::move(q.done);
+  Index last(resp.last_index());
+  if (!q.wait) {
+    std::vector<Appended> out;
+    for (size_t i = 0; i < p.ts_ns.size(); i++) out.push_back({(p.first + i).value(), p.ts_ns[i]});
+    p.done(std::move(out));
+    p.done = nullptr;
+  }
+  if (last <= applied) {
+    // Already applied here before the answer arrived: check the term now.
+    auto t = store->term(last);
+    if (p.done) {
+      if (t.is_ok() && *t == p.term) {
+        std::vector<Appended> out;
+        for (size_t i = 0; i < p.ts_ns.size(); i++)
+          out.push_back({(p.first + i).value(), p.ts_ns[i]});
+        p.done(std::move(out));
+      } else {
+        p.done(Status(Code::kUnavailable, "leadership changed before commit; not appended"));
+      }
+    }
+    return;
+  }
+  pending.emplace(last, std::move(p));
+}
+
+// Called for every applied entry, in index order.
+void Node::Impl::complete_applied(const raftlog::Entry& e) {
+  auto it = pending.find(e.index);
+  if (it == pending.end()) return;
+  PendingAppend p = std::move(it->second);
+  pending.erase(it);
+  if (!p.done) return;  // wait=false: already answered
+  if (e.term != p.term) {
+    appends_failed_total.inc();
+    p.done(Status(Code::kUnavailable, "leadership changed before commit; not appended"));
+    return;
+  }
+  std::vector<Appended> out;
+  for (size_t i = 0; i < p.ts_ns.size(); i++) out.push_back({(p.first + i).value(), p.ts_ns[i]});
+  p.done(std::move(out));
+}
+
+void Node::Impl::retry_waiting_for_leader() {
+  auto queued = std::move(waiting_for_leader);
+  waiting_for_leader.clear();
+  for (auto& q : queued) dispatch(std::move(q));
+}
+
+void Node::Impl::expire_deadlines(Clock::time_point now) {
+  for (auto it = pending.begin(); it != pending.end();) {
+    if (now < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    if (it->second.done) {
+      it->second.done(Status(Code::kTimeout,
+                             "not committed within the request timeout; the "
+                             "change may or may not be appended"));
+    }
+    it = pending.erase(it);
+  }
+  for (auto it = forwarded.begin(); it != forwarded.end();) {
+    if (now < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    it->second.done(Status(Code::kTimeout,
+                           "the leader did not answer within the request "
+                           "timeout; the change may or may not be appended"));
+    it = forwarded.erase(it);
+  }
+  while (!waiting_for_leader.empty() && now >= waiting_for_leader.front().leader_wait) {
+    waiting_for_leader.front().done(Status(Code::kUnavailable, "no leader; retry later"));
+    waiting_for_leader.pop_front();
+  }
+  for (auto it = reads.begin(); it != reads.end();) {
+    if (now < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    it->second.done(Status(Code::kUnavailable, "read could not be confirmed by a quorum in time"));
+    it = reads.erase(it);
+  }
+  if (!waiters.empty()) {
+    for (auto it = waiters.begin(); it != waiters.end();) {
+      if (now >= it->second.deadline) {
+        auto w = std::move(it->second.wake);
+        it = waiters.erase(it);
+        w();
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+}  // namespace api

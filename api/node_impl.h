@@ -1,0 +1,146 @@
+// Private state of api::Node, split by concern:
+//   node.cc         start-up, bootstrap, the Ready loop, apply, shutdown
+//   node_append.cc  appends: local proposals, forwarding, pending completions
+//   node_read.cc    feed reads, waiters, read barriers, views and metrics
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "api/node.h"
+#include "api/peer.pb.h"
+
+namespace api {
+
+using Clock = std::chrono::steady_clock;
+using raftlog::Index;
+using raftlog::NodeId;
+using raftlog::Term;
+
+// An append whose entries are in some leader's log at [first, last] in
+// `term`, waiting for this node to apply `last`.
+struct PendingAppend {
+  Index first;
+  Term term;
+  std::vector<uint64_t> ts_ns;
+  bool wait = true;
+  Service::AppendDone done;
+  Clock::time_point deadline;
+};
+
+// An append waiting for a leader to exist, or for the leader's answer.
+struct QueuedAppend {
+  std::vector<std::string> payloads;  // encoded Change, ts unset
+  bool wait = true;
+  Service::AppendDone done;
+  Clock::time_point deadline;     // request deadline (504 after)
+  Clock::time_point leader_wait;  // no leader until then: 503
+};
+
+struct Waiter {
+  Clock::time_point deadline;
+  std::function<void()> wake;
+};
+
+struct PendingRead {
+  std::function<void(Status)> done;
+  Clock::time_point deadline;
+  Index index;  // set once the ReadState arrived
+  bool confirmed = false;
+};
+
+// The member address string in the membership: JSON with name, peer, client.
+struct MemberAddress {
+  std::string name;
+  std::string peer;
+  std::string client;
+};
+std::string encode_member_address(const MemberAddress& a);
+MemberAddress decode_member_address(const std::string& s);
+
+struct Node::Impl {
+  boost::asio::io_context& io;
+  NodeOptions opts;
+  std::shared_ptr<spdlog::logger> log;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<storage::Writer> writer;
+  std::unique_ptr<raftlog::Core> core;
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<boost::asio::steady_timer> ticker;
+  raftlog::ClusterId cluster_id;
+  NodeId self;
+
+  // Ready loop.
+  bool ready_scheduled = false;
+  bool persisting = false;
+  bool stopping = false;
+  bool failed = false;  // a storage write failed: nothing may be acknowledged again
+  raftlog::SoftState soft;
+  Index applied;  // last entry applied here (mirrors core->applied() after advance)
+  Index applied_persisted;
+  uint64_t last_ts_ns = 0;  // newest stamp in our log; a leader never stamps below it
+
+  // Appends.
+  std::map<Index, PendingAppend> pending;       // keyed by last index
+  std::deque<QueuedAppend> waiting_for_leader;  // no leader known yet
+  std::map<uint64_t, QueuedAppend> forwarded;   // request id -> awaiting the leader's answer
+  uint64_t next_request_id = 1;
+
+  // Reads.
+  std::multimap<Index, Waiter> waiters;  // wake when applied > key
+  std::map<std::string, PendingRead> reads;
+  uint64_t next_read_id = 1;
+  bool marked_down = false;
+  std::function<void()> shutdown_done;
+
+  // Metrics.
+  Counter proposals_total, entries_applied_total, leader_changes_total, forwards_total;
+  Counter appends_failed_total, fsyncs_total;
+  Histogram fsync_seconds, append_seconds;
+
+  Impl(boost::asio::io_context& io_, NodeOptions o) : io(io_), opts(std::move(o)) {}
+
+  // node.cc
+  Status open_store();
+  Status start_core();
+  Status start_transport();
+  void schedule_tick();
+  void on_tick();
+  void on_frame(NodeId from, changeagent::peer::PeerFrame frame);
+  void schedule_ready();
+  void process_ready();
+  void after_persist(std::shared_ptr<raftlog::Ready> rd, Status st, Clock::time_point began);
+  void send_message(raftlog::Message m);
+  void apply(const std::vector<raftlog::Entry>& ents);
+  void on_soft_state(const raftlog::SoftState& s);
+  void sync_peers(const raftlog::Membership& m);
+  void fail(const Status& st);
+  void finish_shutdown();
+
+  // node_append.cc
+  void append_payloads(std::vector<std::string> payloads, bool wait, Service::AppendDone done);
+  void dispatch(QueuedAppend q);
+  Result<PendingAppend> propose_here(std::vector<std::string>& payloads);
+  void on_forward_request(NodeId from, const changeagent::peer::ForwardRequest& req);
+  void on_forward_response(const changeagent::peer::ForwardResponse& resp);
+  void complete_applied(const raftlog::Entry& e);
+  void retry_waiting_for_leader();
+  void expire_deadlines(Clock::time_point now);
+  void note_stamps(const std::vector<raftlog::Entry>& ents);
+
+  // node_read.cc
+  void wake_waiters();
+  void on_read_state(const raftlog::ReadState& rs);
+  void finish_reads();
+};
+
+// Payload helpers shared by append and read.
+std::string encode_change(const ChangeInput& in, uint64_t ts_ns);
+Result<changeagent::peer::Change> decode_change(const std::string& data);
+
+}  // namespace api

@@ -1,0 +1,236 @@
+// Reads: the feed from the local committed log, long-poll waiters,
+// ReadIndex barriers, and the cluster/diagnostics/health/metrics views.
+#include <boost/asio/post.hpp>
+#include <cstdio>
+
+#include "api/node_impl.h"
+
+namespace api {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Entries read from RocksDB per step of a feed scan.
+constexpr uint64_t kScanBytesMax = 4 << 20;
+
+bool matches_tags(const changeagent::peer::Change& c, const std::vector<std::string>& tags) {
+  if (tags.empty()) return true;
+  for (const auto& want : tags) {
+    for (const auto& have : c.tags()) {
+      if (have == want) return true;
+    }
+  }
+  return false;
+}
+
+Change to_change(uint64_t id, const changeagent::peer::Change& c) {
+  Change out;
+  out.id = id;
+  out.ts_ns = c.ts_ns();
+  out.type = c.type();
+  out.tags.assign(c.tags().begin(), c.tags().end());
+  out.data_json = c.data_json();
+  return out;
+}
+
+}  // namespace
+
+Result<FeedPage> Node::read_feed(const FeedQuery& q) {
+  Impl& s = *impl_;
+  FeedPage page;
+  Index first = s.store->first_index();
+  Index applied = s.applied;
+  page.first_index = first.value();
+  page.last_index = applied.value();
+  if (q.since + 1 < first.value() && first > Index(1)) {
+    return Status(Code::kCompacted, "since " + std::to_string(q.since) +
+                                        " is below the first retained index " +
+                                        std::to_string(first.value()));
+  }
+  page.at_start = q.since < first.value();
+  Index lo = std::max(Index(q.since + 1), first);
+  Index scanned = Index(q.since);
+  while (lo <= applied && page.changes.size() < q.limit) {
+    auto ents = s.store->entries(lo, applied + 1, kScanBytesMax);
+    if (!ents.is_ok()) return ents.status();
+    if (ents->empty()) break;
+    for (const auto& e : *ents) {
+      scanned = e.index;
+      if (e.type != raftlog::EntryType::kNormal || e.data.empty()) continue;
+      auto c = decode_change(e.data);
+      if (!c.is_ok()) return c.status();
+      if (!matches_tags(*c, q.tags)) continue;
+      page.changes.push_back(to_change(e.index.value(), *c));
+      if (page.changes.size() >= q.limit) break;
+    }
+    lo = scanned + 1;
+  }
+  page.at_end = scanned >= applied || lo > applied;
+  return page;
+}
+
+Result<Change> Node::read_change(uint64_t id) {
+  Impl& s = *impl_;
+  Index i(id);
+  if (id == 0 || i > s.applied) return Status(Code::kNotFound, "no change " + std::to_string(id));
+  if (i < s.store->first_index()) {
+    return Status(Code::kCompacted, "change " + std::to_string(id) + " was compacted");
+  }
+  auto ents = s.store->entries(i, i + 1, kScanBytesMax);
+  if (!ents.is_ok()) return ents.status();
+  if (ents->empty()) return Status(Code::kNotFound, "no change " + std::to_string(id));
+  const auto& e = ents->front();
+  if (e.type != raftlog::EntryType::kNormal || e.data.empty()) {
+    return Status(Code::kNotFound, "index " + std::to_string(id) + " is an internal entry");
+  }
+  auto c = decode_change(e.data);
+  if (!c.is_ok()) return c.status();
+  return to_change(id, *c);
+}
+
+void Node::wait_applied(uint64_t after, std::chrono::steady_clock::time_point deadline,
+                        std::function<void()> wake) {
+  Impl& s = *impl_;
+  if (s.applied > Index(after) || s.stopping || Clock::now() >= deadline) {
+    asio::post(s.io, std::move(wake));
+    return;
+  }
+  s.waiters.emplace(Index(after), Waiter{deadline, std::move(wake)});
+}
+
+void Node::Impl::wake_waiters() {
+  while (!waiters.empty() && waiters.begin()->first < applied) {
+    auto w = std::move(waiters.begin()->second.wake);
+    waiters.erase(waiters.begin());
+    w();
+  }
+}
+
+void Node::read_barrier(std::function<void(Status)> done) {
+  Impl& s = *impl_;
+  std::string ctx = "r" + std::to_string(s.next_read_id++);
+  Status st = s.core->read_index(ctx);
+  if (!st.is_ok()) {
+    done(Status(Code::kUnavailable, "no leader to confirm a consistent read; retry"));
+    return;
+  }
+  s.reads.emplace(ctx,
+                  PendingRead{std::move(done), Clock::now() + s.opts.leader_wait, Index(0), false});
+  s.schedule_ready();
+}
+
+void Node::Impl::on_read_state(const raftlog::ReadState& rs) {
+  auto it = reads.find(rs.context);
+  if (it == reads.end()) return;
+  it->second.index = rs.index;
+  it->second.confirmed = true;
+}
+
+void Node::Impl::finish_reads() {
+  for (auto it = reads.begin(); it != reads.end();) {
+    if (it->second.confirmed && applied >= it->second.index) {
+      auto done = std::move(it->second.done);
+      it = reads.erase(it);
+      done(Status::ok());
+    } else {
+      ++it;
+    }
+  }
+}
+
+ClusterView Node::cluster() {
+  Impl& s = *impl_;
+  ClusterView v;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(s.cluster_id.value()));
+  v.cluster_id = buf;
+  v.leader_id = s.core->leader().value();
+  for (const auto& [id, m] : s.core->membership().members) {
+    MemberAddress a = decode_member_address(m.address);
+    v.members.push_back(MemberView{id.value(), a.name, a.peer, a.client, m.learner});
+  }
+  return v;
+}
+
+RaftDiagnostics Node::diagnostics() {
+  Impl& s = *impl_;
+  auto st = s.core->status();
+  RaftDiagnostics d;
+  d.id = s.self.value();
+  d.name = s.opts.name;
+  d.state = raftlog::role_name(st.role);
+  d.leader = st.leader.value();
+  d.term = st.hard_state.term.value();
+  d.first_index = st.first_index.value();
+  d.last_index = st.last_index.value();
+  d.applied_index = st.applied.value();
+  d.committed_index = st.hard_state.commit.value();
+  d.stable_index = st.stable_index.value();
+  for (const auto& [id, pr] : st.progress) {
+    if (id == s.self) continue;
+    PeerDiagnostics p;
+    p.id = id.value();
+    p.match = pr.match.value();
+    p.next = pr.next.value();
+    p.state = pr.state == raftlog::Progress::State::kProbe       ? "probe"
+              : pr.state == raftlog::Progress::State::kReplicate ? "replicate"
+                                                                 : "snapshot";
+    p.connected = s.transport->connected(id);
+    d.peers.push_back(p);
+  }
+  return d;
+}
+
+HealthView Node::health() {
+  Impl& s = *impl_;
+  HealthView h;
+  h.marked_down = s.marked_down;
+  h.has_leader = s.core->leader() != raftlog::kNoNode && !s.failed;
+  if (s.failed) {
+    h.reason = "storage failed";
+  } else if (s.marked_down) {
+    h.reason = "marked down by an operator";
+  } else if (!h.has_leader) {
+    h.reason = "no leader";
+  }
+  return h;
+}
+
+void Node::set_marked_down(bool down) {
+  impl_->marked_down = down;
+}
+
+std::string Node::metrics_text() {
+  Impl& s = *impl_;
+  std::string out;
+  render_counter(out, "changeagent_proposals_total", "Changes proposed by this node as leader.",
+                 s.proposals_total.value());
+  render_counter(out, "changeagent_entries_applied_total", "Log entries applied on this node.",
+                 s.entries_applied_total.value());
+  render_counter(out, "changeagent_leader_changes_total", "Times the known leader changed.",
+                 s.leader_changes_total.value());
+  render_counter(out, "changeagent_forwards_total", "Appends forwarded to the leader.",
+                 s.forwards_total.value());
+  render_counter(out, "changeagent_appends_failed_total",
+                 "Appends whose entry was overwritten by another leader.",
+                 s.appends_failed_total.value());
+  render_counter(out, "changeagent_fsyncs_total", "Synced log writes.", s.fsyncs_total.value());
+  s.fsync_seconds.render(out, "changeagent_fsync_seconds", "Latency of synced Ready persists.");
+  auto st = s.core->status();
+  render_gauge(out, "changeagent_is_leader", "1 if this node is the leader.",
+               st.role == raftlog::Role::kLeader ? 1 : 0);
+  render_gauge(out, "changeagent_term", "Current Raft term.",
+               static_cast<int64_t>(st.hard_state.term.value()));
+  render_gauge(out, "changeagent_commit_index", "Commit index.",
+               static_cast<int64_t>(st.hard_state.commit.value()));
+  render_gauge(out, "changeagent_applied_index", "Applied index.",
+               static_cast<int64_t>(st.applied.value()));
+  render_gauge(out, "changeagent_longpoll_waiters", "Long-poll requests waiting for a change.",
+               static_cast<int64_t>(s.waiters.size()));
+  render_gauge(out, "changeagent_pending_appends", "Appends waiting to commit.",
+               static_cast<int64_t>(s.pending.size() + s.forwarded.size()));
+  return out;
+}
+
+}  // namespace api

@@ -1,0 +1,72 @@
+// Peer transport: one persistent TCP connection per ordered pair of nodes
+// (A dials B to send to B), carrying length-prefixed PeerFrames. The first
+// frame each way is a Handshake; a cluster id or protocol mismatch closes
+// the connection with one log line on each side. Dropped connections are
+// redialled with capped exponential backoff.
+//
+// Raft tolerates loss, so the transport never blocks the caller: frames for
+// a peer queue up to frames_queued_max and are dropped beyond that (the
+// core is told the peer is unreachable and probes again).
+//
+// Threading: everything runs on the io_context passed in (one thread);
+// handlers are called on it.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "api/peer.pb.h"
+#include "common/status.h"
+#include "raftlog/types.h"
+
+namespace api {
+
+inline constexpr uint32_t kPeerProtocolVersion = 1;
+
+struct TransportOptions {
+  raftlog::ClusterId cluster_id;
+  raftlog::NodeId self;
+  std::string self_name;
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 0;             // 0 = ephemeral (tests)
+  uint32_t frame_bytes_max = 64 << 20;  // larger frames close the connection
+  uint32_t frames_queued_max = 4096;    // per peer
+  std::chrono::milliseconds backoff_min{50};
+  std::chrono::milliseconds backoff_max{2000};
+};
+
+struct TransportHandlers {
+  // A frame (other than the handshake) from an authenticated peer.
+  std::function<void(raftlog::NodeId from, changeagent::peer::PeerFrame frame)> on_frame;
+  // Frames to `peer` were dropped (queue full or connection lost).
+  std::function<void(raftlog::NodeId peer)> on_unreachable;
+};
+
+class Transport {
+ public:
+  static common::Result<std::unique_ptr<Transport>> start(boost::asio::io_context& io,
+                                                          TransportOptions options,
+                                                          TransportHandlers handlers);
+  ~Transport();
+
+  uint16_t port() const;
+  // Adds or re-addresses a peer ("host:port"); dials lazily on first send.
+  void set_peer(raftlog::NodeId id, const std::string& host_port);
+  void remove_peer(raftlog::NodeId id);
+  void send(raftlog::NodeId to, changeagent::peer::PeerFrame frame);
+  bool connected(raftlog::NodeId id) const;
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit Transport(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace api

@@ -1,0 +1,176 @@
+// changeagent: one node of a replicated change log. Thin main: flags and
+// config file -> NodeOptions/HttpOptions, signals -> graceful shutdown.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "api/http_server.h"
+#include "api/node.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+// "http://host:port/" or "host:port" -> "host:port".
+std::string strip_url(std::string s) {
+  auto scheme = s.find("://");
+  if (scheme != std::string::npos) s = s.substr(scheme + 3);
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+common::Result<std::vector<api::PeerSpec>> parse_initial_cluster(const std::string& flag) {
+  std::vector<api::PeerSpec> out;
+  size_t pos = 0;
+  while (pos <= flag.size() && !flag.empty()) {
+    size_t comma = flag.find(',', pos);
+    std::string item =
+        flag.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+      return common::Status(common::Code::kInvalidArgument,
+                            "--initial-cluster entry '" + item + "' is not name=host:port");
+    }
+    out.push_back(api::PeerSpec{item.substr(0, eq), strip_url(item.substr(eq + 1))});
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::pair<std::string, uint16_t> split_host_port(const std::string& hp, const char* flag) {
+  auto s = strip_url(hp);
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos)
+    throw std::runtime_error(std::string(flag) + " '" + hp + "' must be host:port");
+  unsigned long port = std::stoul(s.substr(colon + 1));
+  if (port > 65535) throw std::runtime_error(std::string(flag) + " port out of range");
+  return {s.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+// A YAML config file holds the same keys as the long flags; flags win.
+std::vector<std::string> yaml_to_args(const std::string& path) {
+  YAML::Node root = YAML::LoadFile(path);
+  if (!root.IsMap()) throw std::runtime_error("config file " + path + " is not a YAML mapping");
+  std::vector<std::string> args{"changeagent"};
+  for (const auto& kv : root) {
+    args.push_back("--" + kv.first.as<std::string>() + "=" + kv.second.as<std::string>());
+  }
+  return args;
+}
+
+int fail(const std::string& why) {
+  std::fprintf(stderr, "changeagent: %s\n", why.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description desc("changeagent options");
+  desc.add_options()("help,h", "show this help")("config", po::value<std::string>(),
+                                                 "YAML file with the same keys as these flags")(
+      "name", po::value<std::string>(), "this node's name (unique in the cluster)")(
+      "data-dir", po::value<std::string>(), "directory of this node's RocksDB store")(
+      "listen-client", po::value<std::string>()->default_value("127.0.0.1:8080"),
+      "host:port for the HTTP API")("listen-peer",
+                                    po::value<std::string>()->default_value("127.0.0.1:2380"),
+                                    "host:port for peer traffic")(
+      "advertise-peer", po::value<std::string>(), "host:port peers dial (default: listen-peer)")(
+      "advertise-client", po::value<std::string>(),
+      "URL clients use (default: from listen-client)")(
+      "initial-cluster", po::value<std::string>(),
+      "new cluster: name=host:port,... of every initial member, this node included")(
+      "initial-cluster-token", po::value<std::string>()->default_value(""),
+      "distinguishes clusters that share member names and addresses")(
+      "tick-ms", po::value<uint32_t>()->default_value(25), "raft tick in milliseconds")(
+      "heartbeat-ticks", po::value<uint32_t>()->default_value(2), "ticks between heartbeats")(
+      "election-ticks", po::value<uint32_t>()->default_value(10),
+      "base election timeout in ticks (randomized up to twice that)")(
+      "body-bytes-max", po::value<uint64_t>()->default_value(1 << 20), "largest request body")(
+      "request-timeout-ms", po::value<uint32_t>()->default_value(10000),
+      "an append not committed by then answers 504 outcome_unknown")(
+      "log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error");
+
+  po::variables_map vm;
+  api::NodeOptions nopts;
+  api::HttpOptions hopts;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("config")) {
+      auto args = yaml_to_args(vm["config"].as<std::string>());
+      std::vector<const char*> cargs;
+      for (auto& a : args) cargs.push_back(a.c_str());
+      po::store(po::parse_command_line(static_cast<int>(cargs.size()), cargs.data(), desc), vm);
+    }
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      return 0;
+    }
+    if (!vm.count("name")) return fail("--name is required");
+    if (!vm.count("data-dir")) return fail("--data-dir is required");
+    nopts.name = vm["name"].as<std::string>();
+    nopts.data_dir = vm["data-dir"].as<std::string>();
+    auto [phost, pport] = split_host_port(vm["listen-peer"].as<std::string>(), "--listen-peer");
+    nopts.peer_listen = phost + ":" + std::to_string(pport);
+    nopts.advertise_peer = vm.count("advertise-peer")
+                               ? strip_url(vm["advertise-peer"].as<std::string>())
+                               : nopts.peer_listen;
+    auto [chost, cport] = split_host_port(vm["listen-client"].as<std::string>(), "--listen-client");
+    hopts.host = chost;
+    hopts.port = cport;
+    hopts.body_bytes_max = vm["body-bytes-max"].as<uint64_t>();
+    nopts.client_url = vm.count("advertise-client")
+                           ? vm["advertise-client"].as<std::string>()
+                           : "http://" + chost + ":" + std::to_string(cport);
+    if (vm.count("initial-cluster")) {
+      auto ic = parse_initial_cluster(vm["initial-cluster"].as<std::string>());
+      if (!ic.is_ok()) return fail(ic.status().message());
+      nopts.initial_cluster = *ic;
+    }
+    nopts.cluster_token = vm["initial-cluster-token"].as<std::string>();
+    nopts.tick_ms = vm["tick-ms"].as<uint32_t>();
+    nopts.heartbeat_ticks = vm["heartbeat-ticks"].as<uint32_t>();
+    nopts.election_ticks = vm["election-ticks"].as<uint32_t>();
+    nopts.request_timeout = std::chrono::milliseconds(vm["request-timeout-ms"].as<uint32_t>());
+    if (nopts.tick_ms == 0) return fail("--tick-ms must be > 0");
+  } catch (const std::exception& e) {
+    return fail(std::string(e.what()) + " (see --help)");
+  }
+
+  auto console = spdlog::stderr_color_mt("changeagent");
+  spdlog::set_default_logger(console);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] " + nopts.name + ": %v");
+  spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+
+  boost::asio::io_context io(1);
+  auto node = api::Node::start(io, nopts);
+  if (!node.is_ok()) return fail(node.status().message());
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>((*node)->cluster_id().value()));
+  hopts.cluster_id_hex = hex;
+  auto http = api::HttpServer::start(io, **node, hopts);
+  if (!http.is_ok()) return fail(http.status().message());
+  spdlog::info("serving cluster {} at http://{}:{} (peers on {})", hex, hopts.host, (*http)->port(),
+               nopts.peer_listen);
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  bool stopping = false;
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec || stopping) return;
+    stopping = true;
+    spdlog::info("signal {}: stopping", sig);
+    (*http)->stop();
+    (*node)->shutdown([&] { io.stop(); });
+  });
+  io.run();
+  return 0;
+}
