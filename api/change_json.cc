@@ -254,22 +254,28 @@ std::string render_diagnostics(const RaftDiagnostics& d, bool with_build) {
   return json::serialize(o);
 }
 
-std::string render_change_input(const ChangeInput& in) {
-  boost::system::error_code ec;
-  json::value data = json::parse(in.data_json, ec);
-  if (ec) data = json::string(in.data_json);  // not JSON: send it as a string
+Status validate_json(std::string_view text) {
+  auto v = parse_json(text);
+  return v.is_ok() ? Status::ok() : v.status();
+}
+
+Result<std::string> render_change_input(const ChangeInput& in) {
+  auto data = parse_json(in.data_json);
+  if (!data.is_ok()) return invalid("change data is not valid JSON");
   json::array tags;
   for (const auto& t : in.tags) tags.emplace_back(t);
-  json::object o{{"data", std::move(data)}, {"tags", std::move(tags)}};
+  json::object o{{"data", std::move(data.value())}, {"tags", std::move(tags)}};
   if (in.type != 0) o["type"] = in.type;
   return json::serialize(o);
 }
 
-std::string render_change_inputs(const std::vector<ChangeInput>& in) {
+Result<std::string> render_change_inputs(const std::vector<ChangeInput>& in) {
   std::string out = "[";
   for (size_t i = 0; i < in.size(); i++) {
+    auto one = render_change_input(in[i]);
+    if (!one.is_ok()) return one.status();
     if (i > 0) out += ',';
-    out += render_change_input(in[i]);
+    out += *one;
   }
   return out + "]";
 }

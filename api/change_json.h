@@ -42,8 +42,11 @@ std::string render_diagnostics(const RaftDiagnostics& d, bool with_build);
 
 // --- client side ---
 
-std::string render_change_input(const ChangeInput& in);
-std::string render_change_inputs(const std::vector<ChangeInput>& in);
+// kInvalidArgument unless text is one valid JSON value.
+Status validate_json(std::string_view text);
+// {"data", "tags", "type"?}; kInvalidArgument if a data_json is not JSON.
+Result<std::string> render_change_input(const ChangeInput& in);
+Result<std::string> render_change_inputs(const std::vector<ChangeInput>& in);
 Result<Change> parse_change(std::string_view json);
 Result<FeedPage> parse_feed(std::string_view json);
 Result<std::vector<Appended>> parse_appended(std::string_view json);

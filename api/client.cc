@@ -284,14 +284,18 @@ bool success(const HttpResponse& r) {
 
 Result<std::vector<Appended>> Client::post_changes(const std::vector<ChangeInput>& in, bool wait) {
   std::string target = wait ? "/changes/batch" : "/changes/batch?wait=false";
-  auto res = request("POST", target, render_change_inputs(in));
+  auto body = render_change_inputs(in);
+  if (!body.is_ok()) return body.status();
+  auto res = request("POST", target, std::move(body.value()));
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
   return parse_appended(res->body);
 }
 
 Result<Appended> Client::post_change(const ChangeInput& in, bool wait) {
-  auto res = request("POST", wait ? "/changes" : "/changes?wait=false", render_change_input(in));
+  auto body = render_change_input(in);
+  if (!body.is_ok()) return body.status();
+  auto res = request("POST", wait ? "/changes" : "/changes?wait=false", std::move(body.value()));
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
   auto appended = parse_appended(res->body);

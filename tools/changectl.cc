@@ -14,6 +14,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "api/change_json.h"
 #include "api/client.h"
 #include "tools/changectl_output.h"
 
@@ -79,6 +80,9 @@ int changes_post(api::Client& c, const Global& g) {
   in.data_json = vm["data"].as<std::string>();
   if (in.data_json == "-") {
     in.data_json.assign(std::istreambuf_iterator<char>(std::cin), {});
+  }
+  if (common::Status valid = api::validate_json(in.data_json); !valid.is_ok()) {
+    throw UsageError{"changes post: " + valid.message()};
   }
   if (vm.count("tag")) in.tags = vm["tag"].as<std::vector<std::string>>();
   in.type = vm["type"].as<uint32_t>();
