@@ -1,0 +1,237 @@
+#include "state/state_view.h"
+
+#include "common/assert.h"
+
+namespace state {
+
+using common::Code;
+using common::Status;
+
+namespace {
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+bool get_varint(const std::string& in, size_t& pos, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (pos >= in.size()) return false;
+    auto byte = static_cast<uint8_t>(in[pos++]);
+    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+std::string be64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; i--) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+bool parse_be64(const std::string& s, size_t pos, uint64_t& v) {
+  if (s.size() != pos + 8) return false;
+  v = 0;
+  for (size_t i = pos; i < pos + 8; i++) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return true;
+}
+
+// KeyRecord encoding: "K1" create mod version lease (varints) then the value.
+std::string encode_record(const KeyRecord& r) {
+  std::string out = "K1";
+  put_varint(out, r.create_revision);
+  put_varint(out, r.mod_revision);
+  put_varint(out, r.version);
+  put_varint(out, r.lease);
+  out += r.value_json;
+  return out;
+}
+
+bool decode_record(const std::string& s, KeyRecord& r) {
+  if (s.size() < 2 || s[0] != 'K' || s[1] != '1') return false;
+  size_t pos = 2;
+  if (!get_varint(s, pos, r.create_revision) || !get_varint(s, pos, r.mod_revision) ||
+      !get_varint(s, pos, r.version) || !get_varint(s, pos, r.lease)) {
+    return false;
+  }
+  r.value_json = s.substr(pos);
+  return true;
+}
+
+}  // namespace
+
+std::string key_row(const std::string& key) {
+  return "k/" + key;
+}
+std::string lease_row(uint64_t id) {
+  return "l/" + be64(id);
+}
+std::string failed_row(uint64_t index) {
+  return "f/" + be64(index);
+}
+
+ApplyResult StateView::apply(uint64_t index, const Command& cmd, std::vector<Row>* rows) {
+  CA_ASSERT(index > last_index_);
+  CA_ASSERT(rows != nullptr);
+  last_index_ = index;
+  ApplyResult res;
+  auto fail = [&](Outcome o) {
+    res.outcome = o;
+    failed_.insert(index);
+    rows->push_back(Row{failed_row(index), std::string()});
+    return res;
+  };
+  if (cmd.lease_grant_ttl_seconds) {
+    leases_[index] = LeaseRecord{*cmd.lease_grant_ttl_seconds, {}};
+    std::string v;
+    put_varint(v, *cmd.lease_grant_ttl_seconds);
+    rows->push_back(Row{lease_row(index), v});
+  }
+  if (cmd.lease_revoke != 0) {
+    auto it = leases_.find(cmd.lease_revoke);
+    if (it == leases_.end()) return fail(Outcome::kUnknownLease);
+    std::set<std::string> keys = it->second.keys;
+    for (const auto& k : keys) {
+      erase(k, rows);
+      res.revoked_keys.push_back(k);
+    }
+    leases_.erase(cmd.lease_revoke);
+    rows->push_back(Row{lease_row(cmd.lease_revoke), std::nullopt});
+  }
+  if (!check(cmd.compares, &res.current)) return fail(Outcome::kCompareFailed);
+  for (const auto& op : cmd.ops) {
+    if (!op.del && op.lease != 0 && leases_.count(op.lease) == 0) {
+      return fail(Outcome::kUnknownLease);
+    }
+  }
+  for (const auto& op : cmd.ops) {
+    if (op.del) {
+      erase(op.key, rows);
+    } else {
+      put(index, op, rows);
+    }
+  }
+  return res;
+}
+
+bool StateView::check(const std::vector<Compare>& compares, std::vector<Compare>* current) const {
+  bool ok = true;
+  for (const auto& c : compares) {
+    const KeyRecord* r = get(c.key);
+    if ((r ? r->mod_revision : 0) != c.mod_revision) ok = false;
+  }
+  if (!ok && current != nullptr) {
+    current->clear();
+    for (const auto& c : compares) {
+      const KeyRecord* r = get(c.key);
+      current->push_back(Compare{c.key, r ? r->mod_revision : 0});
+    }
+  }
+  return ok;
+}
+
+void StateView::put(uint64_t index, const Op& op, std::vector<Row>* rows) {
+  auto [it, created] = keys_.try_emplace(op.key);
+  KeyRecord& r = it->second;
+  if (created) {
+    r.create_revision = index;
+    r.version = 1;
+  } else {
+    r.version++;
+  }
+  if (r.lease != op.lease) {
+    if (r.lease != 0) leases_[r.lease].keys.erase(op.key);
+    if (op.lease != 0) leases_[op.lease].keys.insert(op.key);
+    r.lease = op.lease;
+  }
+  r.mod_revision = index;
+  r.value_json = op.value_json;
+  rows->push_back(Row{key_row(op.key), encode_record(r)});
+}
+
+void StateView::erase(const std::string& key, std::vector<Row>* rows) {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return;
+  if (it->second.lease != 0) {
+    auto l = leases_.find(it->second.lease);
+    if (l != leases_.end()) l->second.keys.erase(key);
+  }
+  keys_.erase(it);
+  rows->push_back(Row{key_row(key), std::nullopt});
+}
+
+const KeyRecord* StateView::get(const std::string& key) const {
+  auto it = keys_.find(key);
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string, KeyRecord>> StateView::range(const std::string& prefix,
+                                                                const std::string& after,
+                                                                size_t limit, bool* more) const {
+  std::vector<std::pair<std::string, KeyRecord>> out;
+  auto it = after.empty() || after < prefix ? keys_.lower_bound(prefix) : keys_.upper_bound(after);
+  if (more) *more = false;
+  for (; it != keys_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (out.size() >= limit) {
+      if (more) *more = true;
+      break;
+    }
+    out.emplace_back(it->first, it->second);
+  }
+  return out;
+}
+
+const LeaseRecord* StateView::lease(uint64_t id) const {
+  auto it = leases_.find(id);
+  return it == leases_.end() ? nullptr : &it->second;
+}
+
+Status StateView::load_row(const std::string& key, const std::string& value) {
+  auto bad = [&](const char* why) {
+    return Status(Code::kCorruption, std::string("state row: ") + why);
+  };
+  if (key.rfind("k/", 0) == 0) {
+    KeyRecord r;
+    if (!decode_record(value, r)) return bad("key record does not decode");
+    std::string k = key.substr(2);
+    if (r.lease != 0) leases_[r.lease].keys.insert(k);
+    keys_[k] = std::move(r);
+    return Status::ok();
+  }
+  if (key.rfind("l/", 0) == 0) {
+    uint64_t id = 0, ttl = 0;
+    size_t pos = 0;
+    if (!parse_be64(key, 2, id) || !get_varint(value, pos, ttl)) return bad("lease row");
+    leases_[id].ttl_seconds = ttl;
+    return Status::ok();
+  }
+  if (key.rfind("f/", 0) == 0) {
+    uint64_t idx = 0;
+    if (!parse_be64(key, 2, idx)) return bad("failed-entry row");
+    failed_.insert(idx);
+    return Status::ok();
+  }
+  return bad("unknown row kind");
+}
+
+std::vector<Row> StateView::all_rows() const {
+  std::vector<Row> rows;
+  for (const auto& [k, r] : keys_) rows.push_back(Row{key_row(k), encode_record(r)});
+  for (const auto& [id, l] : leases_) {
+    std::string v;
+    put_varint(v, l.ttl_seconds);
+    rows.push_back(Row{lease_row(id), v});
+  }
+  for (uint64_t idx : failed_) rows.push_back(Row{failed_row(idx), std::string()});
+  return rows;
+}
+
+}  // namespace state
