@@ -133,6 +133,7 @@ Status Node::Impl::start_core() {
   core = std::move(*core_r);
   applied = core->applied();
   applied_persisted = applied;
+  if (auto s = load_state(); !s.is_ok()) return s;
   sync_peers(core->membership());
   // The newest stamp in the log bounds every stamp we give as leader.
   for (Index i = core->last_index(); i >= store->first_index() && i > Index(0); i = i - 1) {
@@ -238,7 +239,9 @@ void Node::Impl::schedule_tick() {
 
 void Node::Impl::on_tick() {
   core->tick();
-  expire_deadlines(Clock::now());
+  auto now = Clock::now();
+  expire_deadlines(now);
+  tick_leases(now);
   schedule_ready();
 }
 
@@ -261,6 +264,12 @@ void Node::Impl::on_frame(NodeId from, PeerFrame frame) {
       break;
     case PeerFrame::kForwardResponse:
       on_forward_response(frame.forward_response());
+      break;
+    case PeerFrame::kLeaseRequest:
+      on_lease_request(from, frame.lease_request());
+      break;
+    case PeerFrame::kLeaseResponse:
+      on_lease_response(frame.lease_response());
       break;
     default:
       break;
@@ -304,8 +313,11 @@ void Node::Impl::process_ready() {
   b.entries = rd->entries;
   b.hard_state = rd->hard_state;
   if (applied > applied_persisted) b.applied = applied;
+  for (auto& row : pending_rows)
+    b.state_rows.emplace_back(std::move(row.key), std::move(row.value));
+  pending_rows.clear();
   b.sync = rd->must_sync;
-  if (!b.snapshot && b.entries.empty() && !b.hard_state && !b.applied) {
+  if (!b.snapshot && b.entries.empty() && !b.hard_state && !b.applied && b.state_rows.empty()) {
     after_persist(rd, Status::ok(), Clock::now());
     return;
   }
@@ -356,12 +368,17 @@ void Node::Impl::apply(const std::vector<raftlog::Entry>& ents) {
       }
     }
     entries_applied_total.inc();
-    complete_applied(e);
+    state::ApplyResult r = apply_to_view(e);
+    complete_applied(e, r);
   }
   if (!ents.empty()) sync_peers(core->membership());
 }
 
 void Node::Impl::on_soft_state(const raftlog::SoftState& s) {
+  bool was_leader = soft.role == raftlog::Role::kLeader;
+  bool is_leader = s.role == raftlog::Role::kLeader;
+  if (is_leader && !was_leader) on_became_leader();
+  if (!is_leader && was_leader) on_lost_leadership();
   if (s.leader != soft.leader) {
     leader_changes_total.inc();
     if (s.leader == raftlog::kNoNode) {
@@ -451,6 +468,8 @@ void Node::Impl::finish_shutdown() {
   waiters.clear();
   for (auto& [ctx, r] : reads) r.done(Status(Code::kUnavailable, "node shutting down"));
   reads.clear();
+  for (auto& [id, w] : lease_requests) w.done(Status(Code::kUnavailable, "node shutting down"));
+  lease_requests.clear();
   transport->stop();
   writer->stop();
   log->info("stopped");

@@ -84,6 +84,14 @@ class Node final : public Service {
   void wait_applied(uint64_t after, std::chrono::steady_clock::time_point deadline,
                     std::function<void()> wake) override;
   void read_barrier(std::function<void(Status)> done) override;
+  void txn(TxnRequest req, bool wait, TxnDone done) override;
+  Result<KeyValue> get_key(const std::string& key) override;
+  Result<KeyPage> list_keys(const std::string& prefix, const std::string& after,
+                            uint32_t limit) override;
+  void lease_grant(uint64_t ttl_seconds, LeaseDone done) override;
+  void lease_keepalive(uint64_t id, LeaseDone done) override;
+  void lease_revoke(uint64_t id, std::function<void(Status)> done) override;
+  void lease_get(uint64_t id, LeaseDone done) override;
   ClusterView cluster() override;
   RaftDiagnostics diagnostics() override;
   HealthView health() override;

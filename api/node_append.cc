@@ -47,29 +47,31 @@ void Node::append(std::vector<ChangeInput> changes, bool wait, AppendDone done) 
     done(Status(Code::kInvalidArgument, "no changes to append"));
     return;
   }
-  std::vector<std::string> payloads;
-  payloads.reserve(changes.size());
-  for (const auto& c : changes) payloads.push_back(encode_change(c, 0));
-  impl_->append_payloads(std::move(payloads), wait, std::move(done));
+  QueuedAppend q;
+  q.payloads.reserve(changes.size());
+  for (const auto& c : changes) q.payloads.push_back(encode_change(c, 0));
+  q.wait = wait;
+  q.done = std::move(done);
+  impl_->enqueue(std::move(q));
 }
 
-void Node::Impl::append_payloads(std::vector<std::string> payloads, bool wait,
-                                 Service::AppendDone done) {
+void Node::Impl::enqueue(QueuedAppend q) {
   if (failed) {
-    done(Status(Code::kUnavailable, "node's storage failed; use another node"));
+    q.done(Status(Code::kUnavailable, "node's storage failed; use another node"));
     return;
   }
   if (stopping) {
-    done(Status(Code::kUnavailable, "node is shutting down"));
+    q.done(Status(Code::kUnavailable, "node is shutting down"));
     return;
   }
   if (pending.size() + forwarded.size() + waiting_for_leader.size() >= opts.pending_appends_max) {
-    done(Status(Code::kBusy, "too many appends in flight; retry later"));
+    q.done(Status(Code::kBusy, "too many appends in flight; retry later"));
     return;
   }
   auto now = Clock::now();
-  dispatch(QueuedAppend{std::move(payloads), wait, std::move(done), now + opts.request_timeout,
-                        now + opts.leader_wait});
+  q.deadline = now + opts.request_timeout;
+  q.leader_wait = now + opts.leader_wait;
+  dispatch(std::move(q));
 }
 
 void Node::Impl::note_stamps(const std::vector<raftlog::Entry>& ents) {
@@ -83,17 +85,23 @@ void Node::Impl::note_stamps(const std::vector<raftlog::Entry>& ents) {
 // Stamps and proposes payloads on this node, which must be the leader.
 // Stamps never go below the newest in our log, so _ts never decreases with
 // _id even if this leader's clock is behind the previous one's.
-Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payloads) {
+Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payloads,
+                                               std::vector<TxnCompare>* current) {
   PendingAppend p;
   uint64_t ts = std::max(wall_ns(), last_ts_ns);
   std::vector<std::string> stamped;
+  std::vector<changeagent::peer::Change> changes;
   stamped.reserve(payloads.size());
   for (const auto& raw : payloads) {
     auto c = decode_change(raw);
     if (!c.is_ok()) return Status(Code::kInvalidArgument, "forwarded change does not parse");
+    if (c->has_txn() && !precheck(*c, current)) {
+      return Status(Code::kConflict, "revision mismatch");
+    }
     c->set_ts_ns(ts);
     stamped.push_back(c->SerializeAsString());
     p.ts_ns.push_back(ts);
+    changes.push_back(std::move(*c));
   }
   auto r = core->propose(std::move(stamped));
   if (!r.is_ok()) return r.status();
@@ -101,15 +109,20 @@ Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payload
   proposals_total.inc(payloads.size());
   p.first = *r - (payloads.size() - 1);
   p.term = core->term();
+  for (size_t i = 0; i < changes.size(); i++) record_spec(changes[i], p.first + i);
   schedule_ready();
   return p;
 }
 
 void Node::Impl::dispatch(QueuedAppend q) {
   if (core->role() == raftlog::Role::kLeader) {
-    auto began = Clock::now();
-    auto p = propose_here(q.payloads);
+    std::vector<TxnCompare> current;
+    auto p = propose_here(q.payloads, &current);
     if (!p.is_ok()) {
+      if (p.status().code() == Code::kConflict && q.on_conflict) {
+        q.on_conflict(std::move(current));
+        return;
+      }
       q.done(p.status().code() == Code::kNotLeader
                  ? Status(Code::kUnavailable, "leadership changed; retry")
                  : p.status());
@@ -119,14 +132,15 @@ void Node::Impl::dispatch(QueuedAppend q) {
     p->wait = q.wait;
     p->deadline = q.deadline;
     p->done = std::move(q.done);
+    p->on_applied = std::move(q.on_applied);
     if (!q.wait) {
       std::vector<Appended> out;
       for (size_t i = 0; i < p->ts_ns.size(); i++)
         out.push_back({(p->first + i).value(), p->ts_ns[i]});
       p->done(std::move(out));
       p->done = nullptr;
+      p->on_applied = nullptr;
     }
-    (void)began;
     pending.emplace(last, std::move(*p));
     return;
   }
@@ -155,10 +169,16 @@ void Node::Impl::on_forward_request(NodeId from, const ForwardRequest& req) {
     resp->set_error("not the leader");
   } else {
     std::vector<std::string> payloads(req.payloads().begin(), req.payloads().end());
-    auto p = propose_here(payloads);
+    std::vector<TxnCompare> current;
+    auto p = propose_here(payloads, &current);
     if (!p.is_ok()) {
       resp->set_code(static_cast<uint32_t>(p.status().code()));
       resp->set_error(p.status().message());
+      for (const auto& c : current) {
+        auto* pc = resp->add_current();
+        pc->set_key(c.key);
+        pc->set_mod_revision(c.mod_revision);
+      }
     } else {
       resp->set_first_index(p->first.value());
       resp->set_last_index((p->first + (p->ts_ns.size() - 1)).value());
@@ -183,6 +203,12 @@ void Node::Impl::on_forward_response(const ForwardResponse& resp) {
         return;
       }
       q.done(Status(Code::kUnavailable, "no leader accepted the change; retry"));
+      return;
+    }
+    if (code == Code::kConflict && q.on_conflict) {
+      std::vector<TxnCompare> current;
+      for (const auto& c : resp.current()) current.push_back(TxnCompare{c.key(), c.mod_revision()});
+      q.on_conflict(std::move(current));
       return;
     }
     q.done(Status(code, resp.error()));
@@ -221,7 +247,7 @@ void Node::Impl::on_forward_response(const ForwardResponse& resp) {
 }
 
 // Called for every applied entry, in index order.
-void Node::Impl::complete_applied(const raftlog::Entry& e) {
+void Node::Impl::complete_applied(const raftlog::Entry& e, const state::ApplyResult& r) {
   auto it = pending.find(e.index);
   if (it == pending.end()) return;
   PendingAppend p = std::move(it->second);
@@ -230,6 +256,10 @@ void Node::Impl::complete_applied(const raftlog::Entry& e) {
   if (e.term != p.term) {
     appends_failed_total.inc();
     p.done(Status(Code::kUnavailable, "leadership changed before commit; not appended"));
+    return;
+  }
+  if (p.on_applied) {
+    p.on_applied(e, r);
     return;
   }
   std::vector<Appended> out;
@@ -269,6 +299,15 @@ void Node::Impl::expire_deadlines(Clock::time_point now) {
   while (!waiting_for_leader.empty() && now >= waiting_for_leader.front().leader_wait) {
     waiting_for_leader.front().done(Status(Code::kUnavailable, "no leader; retry later"));
     waiting_for_leader.pop_front();
+  }
+  for (auto it = lease_requests.begin(); it != lease_requests.end();) {
+    if (now < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = lease_requests.erase(it);
+    done(Status(Code::kUnavailable, "the leader did not answer the lease request in time"));
   }
   for (auto it = reads.begin(); it != reads.end();) {
     if (now < it->second.deadline) {

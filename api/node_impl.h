@@ -11,9 +11,11 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "api/node.h"
 #include "api/peer.pb.h"
+#include "state/state_view.h"
 
 namespace api {
 
@@ -24,12 +26,19 @@ using raftlog::Term;
 
 // An append whose entries are in some leader's log at [first, last] in
 // `term`, waiting for this node to apply `last`.
+// Called with the applied last entry and what the state view made of it;
+// set for appends that need the apply outcome (txn, leases).
+using OnApplied = std::function<void(const raftlog::Entry&, const state::ApplyResult&)>;
+// Called when the leader refused a txn before proposing it (a compare failed).
+using OnConflict = std::function<void(std::vector<TxnCompare> current)>;
+
 struct PendingAppend {
   Index first;
   Term term;
   std::vector<uint64_t> ts_ns;
   bool wait = true;
-  Service::AppendDone done;
+  Service::AppendDone done;  // errors always; success unless on_applied is set
+  OnApplied on_applied;
   Clock::time_point deadline;
 };
 
@@ -38,6 +47,8 @@ struct QueuedAppend {
   std::vector<std::string> payloads;  // encoded Change, ts unset
   bool wait = true;
   Service::AppendDone done;
+  OnApplied on_applied;
+  OnConflict on_conflict;
   Clock::time_point deadline;     // request deadline (504 after)
   Clock::time_point leader_wait;  // no leader until then: 503
 };
@@ -91,6 +102,25 @@ struct Node::Impl {
   std::map<uint64_t, QueuedAppend> forwarded;   // request id -> awaiting the leader's answer
   uint64_t next_request_id = 1;
 
+  // State view (keys, leases) and the rows it produced that the next
+  // persist writes together with the applied index.
+  state::StateView view;
+  std::vector<state::Row> pending_rows;
+  // Leader only: revision each key will have once the proposed-but-not-yet-
+  // applied entries apply (0 = deleted), and the index that sets it. Lets the
+  // leader refuse a failing compare-and-set before appending anything.
+  std::map<std::string, std::pair<uint64_t, Index>> spec;
+  // Leader only: when each lease expires unless kept alive. A new leader
+  // gives every lease a full ttl before expiring any.
+  std::map<uint64_t, Clock::time_point> lease_expiry;
+  std::set<uint64_t> revoking;  // expiry revokes proposed, not yet applied
+  struct LeaseWait {
+    Service::LeaseDone done;
+    Clock::time_point deadline;
+  };
+  std::map<uint64_t, LeaseWait> lease_requests;  // forwarded to the leader
+  uint64_t next_lease_request = 1;
+
   // Reads.
   std::multimap<Index, Waiter> waiters;  // wake when applied > key
   std::map<std::string, PendingRead> reads;
@@ -123,15 +153,31 @@ struct Node::Impl {
   void finish_shutdown();
 
   // node_append.cc
-  void append_payloads(std::vector<std::string> payloads, bool wait, Service::AppendDone done);
+  void enqueue(QueuedAppend q);
   void dispatch(QueuedAppend q);
-  Result<PendingAppend> propose_here(std::vector<std::string>& payloads);
+  // Stamps and proposes on this node (the leader). kConflict, with the
+  // compared keys' revisions in *current, when a txn's compare would fail.
+  Result<PendingAppend> propose_here(std::vector<std::string>& payloads,
+                                     std::vector<TxnCompare>* current);
   void on_forward_request(NodeId from, const changeagent::peer::ForwardRequest& req);
   void on_forward_response(const changeagent::peer::ForwardResponse& resp);
-  void complete_applied(const raftlog::Entry& e);
+  void complete_applied(const raftlog::Entry& e, const state::ApplyResult& r);
   void retry_waiting_for_leader();
   void expire_deadlines(Clock::time_point now);
   void note_stamps(const std::vector<raftlog::Entry>& ents);
+  void record_spec(const changeagent::peer::Change& c, Index at);
+  bool precheck(const changeagent::peer::Change& c, std::vector<TxnCompare>* current) const;
+
+  // node_kv.cc
+  Status load_state();
+  state::ApplyResult apply_to_view(const raftlog::Entry& e);
+  void on_became_leader();
+  void on_lost_leadership();
+  void tick_leases(Clock::time_point now);
+  LeaseInfo lease_info(uint64_t id, Clock::time_point now) const;
+  void on_lease_request(NodeId from, const changeagent::peer::LeaseRequest& req);
+  void on_lease_response(const changeagent::peer::LeaseResponse& resp);
+  void lease_op(uint64_t id, bool keepalive, Service::LeaseDone done);
 
   // node_read.cc
   void wake_waiters();
@@ -143,4 +189,8 @@ struct Node::Impl {
 std::string encode_change(const ChangeInput& in, uint64_t ts_ns);
 Result<changeagent::peer::Change> decode_change(const std::string& data);
 
+}  // namespace api
+
+namespace api {
+state::Command command_of(const changeagent::peer::Change& c);
 }  // namespace api

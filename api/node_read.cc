@@ -14,6 +14,14 @@ namespace {
 // Entries read from RocksDB per step of a feed scan.
 constexpr uint64_t kScanBytesMax = 4 << 20;
 
+bool matches_prefix(const changeagent::peer::Change& c, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  for (const auto& op : c.txn().ops()) {
+    if (op.key().compare(0, prefix.size(), prefix) == 0) return true;
+  }
+  return false;
+}
+
 bool matches_tags(const changeagent::peer::Change& c, const std::vector<std::string>& tags) {
   if (tags.empty()) return true;
   for (const auto& want : tags) {
@@ -31,6 +39,14 @@ Change to_change(uint64_t id, const changeagent::peer::Change& c) {
   out.type = c.type();
   out.tags.assign(c.tags().begin(), c.tags().end());
   out.data_json = c.data_json();
+  out.internal = c.internal();
+  for (const auto& op : c.txn().ops()) {
+    TxnOp o;
+    o.key = op.key();
+    o.del = op.delete_();
+    o.lease = op.lease();
+    out.ops.push_back(std::move(o));
+  }
   return out;
 }
 
@@ -60,7 +76,10 @@ Result<FeedPage> Node::read_feed(const FeedQuery& q) {
       if (e.type != raftlog::EntryType::kNormal || e.data.empty()) continue;
       auto c = decode_change(e.data);
       if (!c.is_ok()) return c.status();
-      if (!matches_tags(*c, q.tags)) continue;
+      // A change whose compare failed was never applied: not in the feed.
+      if (s.view.failed(e.index.value())) continue;
+      if (c->internal() && !q.include_internal) continue;
+      if (!matches_tags(*c, q.tags) || !matches_prefix(*c, q.prefix)) continue;
       page.changes.push_back(to_change(e.index.value(), *c));
       if (page.changes.size() >= q.limit) break;
     }
@@ -86,6 +105,10 @@ Result<Change> Node::read_change(uint64_t id) {
   }
   auto c = decode_change(e.data);
   if (!c.is_ok()) return c.status();
+  if (s.view.failed(id)) {
+    return Status(Code::kNotFound,
+                  "index " + std::to_string(id) + " holds a change whose compare failed");
+  }
   return to_change(id, *c);
 }
 

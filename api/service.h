@@ -33,6 +33,67 @@ struct ChangeInput {
   uint32_t type = 0;              // user types are >= 0; internal entries are not ChangeInputs
 };
 
+// ---- keys (the state view built by applying the log) ----
+
+// Key names: non-empty UTF-8, at most key_bytes_max, no NUL (checked by the
+// HTTP layer; the node checks again).
+inline constexpr size_t kKeyBytesMax = 1024;
+
+struct KeyValue {
+  std::string key;
+  std::string value_json;
+  uint64_t create_revision = 0;  // index of the write that created it
+  uint64_t mod_revision = 0;     // index of the last write
+  uint64_t version = 0;          // writes since creation (1 after create)
+  uint64_t lease = 0;            // 0 = none
+};
+
+struct TxnCompare {
+  std::string key;
+  uint64_t mod_revision = 0;  // must equal the key's; 0 = the key must not exist
+};
+
+struct TxnOp {
+  std::string key;
+  bool del = false;
+  std::string value_json;  // put
+  uint64_t lease = 0;      // put: attach to this lease; 0 = none
+};
+
+// A change that also writes keys. All compares must hold, else nothing is
+// appended (kConflict with the current revisions). POST /changes with
+// "key"/"ifRevision"/"delete"/"lease" is a Txn of one compare and one op
+// whose value is the change's data.
+struct TxnRequest {
+  ChangeInput change;  // recorded in the feed (data, tags, type)
+  std::vector<TxnCompare> compares;
+  std::vector<TxnOp> ops;
+};
+
+struct TxnResult {
+  bool succeeded = false;
+  uint64_t id = 0;  // the change's id (succeeded only)
+  uint64_t ts_ns = 0;
+  // When !succeeded: every compared key with its current revision (0 = absent).
+  std::vector<TxnCompare> current;
+};
+
+struct KeyPage {
+  std::vector<KeyValue> keys;  // sorted by key
+  bool more = false;           // more keys after the last one
+  uint64_t revision = 0;       // applied index the page was read at
+};
+
+struct LeaseInfo {
+  uint64_t id = 0;
+  uint64_t ttl_seconds = 0;
+  int64_t remaining_ms = 0;  // as the leader sees it; -1 when unknown here
+  std::vector<std::string> keys;
+};
+
+inline constexpr uint64_t kLeaseTtlSecondsMin = 1;
+inline constexpr uint64_t kLeaseTtlSecondsMax = 86400;
+
 // A committed change as it is read back.
 struct Change {
   uint64_t id = 0;     // the Raft index: strictly increasing, with gaps for internal entries
@@ -40,6 +101,8 @@ struct Change {
   uint32_t type = 0;
   std::vector<std::string> tags;
   std::string data_json;
+  std::vector<TxnOp> ops;  // key writes of this change (value_json left empty)
+  bool internal = false;   // lease grant/revoke: shown only when asked for
 };
 
 struct Appended {
@@ -51,6 +114,8 @@ struct FeedQuery {
   uint64_t since = 0;             // exclusive: changes with id > since
   uint32_t limit = 100;           // at most this many changes
   std::vector<std::string> tags;  // OR; empty = all
+  std::string prefix;             // only changes that write a key with this prefix
+  bool include_internal = false;  // also lease grants/revokes
 };
 
 struct FeedPage {
@@ -127,6 +192,32 @@ class Service {
   // Linearizable read barrier (ReadIndex): done(OK) once this node has
   // applied everything committed before the call; kUnavailable without leader.
   virtual void read_barrier(std::function<void(Status)> done) = 0;
+
+  // ---- keys, transactions, leases ----
+  // A Service that does not keep a state view answers these with
+  // kUnavailable; api::Node implements all of them.
+  static Status unsupported() {
+    return Status(Code::kUnavailable, "keys and leases are not served here");
+  }
+  using TxnDone = std::function<void(Result<TxnResult>)>;
+  // Compare-and-set: see TxnRequest. Same outcome rules as append; a failed
+  // compare is a value (succeeded=false), not an error.
+  virtual void txn(TxnRequest req, bool wait, TxnDone done) { done(unsupported()); }
+  // From the local state view (applied); kNotFound if absent.
+  virtual Result<KeyValue> get_key(const std::string& key) { return unsupported(); }
+  // Keys with `prefix` strictly after `after`, sorted, at most `limit`.
+  virtual Result<KeyPage> list_keys(const std::string& prefix, const std::string& after,
+                                    uint32_t limit) {
+    return unsupported();
+  }
+  using LeaseDone = std::function<void(Result<LeaseInfo>)>;
+  // ttl in [kLeaseTtlSecondsMin, kLeaseTtlSecondsMax]; the id is returned.
+  virtual void lease_grant(uint64_t ttl_seconds, LeaseDone done) { done(unsupported()); }
+  // Renews the lease to its full ttl (on the leader); kNotFound if unknown.
+  virtual void lease_keepalive(uint64_t id, LeaseDone done) { done(unsupported()); }
+  // Revokes it and deletes its keys, through the log; kNotFound if unknown.
+  virtual void lease_revoke(uint64_t id, std::function<void(Status)> done) { done(unsupported()); }
+  virtual void lease_get(uint64_t id, LeaseDone done) { done(unsupported()); }
 
   virtual ClusterView cluster() = 0;
   virtual RaftDiagnostics diagnostics() = 0;

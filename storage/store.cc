@@ -496,3 +496,21 @@ Result<raftlog::Boot> Store::load_boot() const {
 }
 
 }  // namespace storage
+
+namespace storage {
+
+Status Store::scan_state(
+    const std::function<Status(const std::string&, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      handles_->db->NewIterator(rocksdb::ReadOptions(), handles_->state));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (Status s = fn(it->key().ToString(), it->value().ToString()); !s.is_ok()) return s;
+  }
+  if (!it->status().ok()) {
+    return Status(common::Code::kIoError, "storage: scanning the state column family in " + dir_ +
+                                              ": " + it->status().ToString());
+  }
+  return Status::ok();
+}
+
+}  // namespace storage

@@ -42,6 +42,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -92,6 +93,10 @@ struct PersistBatch {
   std::vector<raftlog::Entry> entries;  // contiguous, ascending
   std::optional<raftlog::HardState> hard_state;
   std::optional<Index> applied;
+  // Rows of the `state` column family (the node's state view), written in
+  // the same WriteBatch as `applied` so that the two always agree after a
+  // crash. nullopt value = delete the row.
+  std::vector<std::pair<std::string, std::optional<std::string>>> state_rows;
   bool sync = false;  // fsync before write() returns
 };
 
@@ -117,6 +122,9 @@ class Store final : public raftlog::LogReader {
 
   // What the core needs to start (see raftlog::Boot).
   Result<raftlog::Boot> load_boot() const;
+  // Calls fn(key, value) for every row of the `state` column family, in key
+  // order; stops at the first non-OK status fn returns.
+  Status scan_state(const std::function<Status(const std::string&, const std::string&)>& fn) const;
   // The stored snapshot with its data (data empty, meta.index 0 if none).
   Result<raftlog::Snapshot> load_snapshot() const;
 

@@ -48,6 +48,7 @@ class Store::Staging {
   void put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value) {
     keep(wb.Put(cf, key, value));
   }
+  void del(rocksdb::ColumnFamilyHandle* cf, std::string_view key) { keep(wb.Delete(cf, key)); }
   void delete_range(rocksdb::ColumnFamilyHandle* cf, std::string_view from, std::string_view to) {
     keep(wb.DeleteRange(cf, from, to));
   }
@@ -197,6 +198,13 @@ Status Store::write(std::span<const PersistBatch> batches, bool sync) {
     if (b.hard_state)
       st.put(handles_->meta, keys::kHardState, raftpb::encode_hard_state(*b.hard_state));
     if (b.applied) st.put(handles_->meta, keys::kApplied, keys::be64(b.applied->value()));
+    for (const auto& [key, value] : b.state_rows) {
+      if (value) {
+        st.put(handles_->state, key, *value);
+      } else {
+        st.del(handles_->state, key);
+      }
+    }
   }
   return commit(st, sync, "write batch");
 }
