@@ -1,0 +1,184 @@
+// A cluster of real `changeagent` processes on 127.0.0.1 for integration
+// tests. Each node gets free ports (picked by binding port 0 and releasing
+// them), its own data dir under one fresh mkdtemp dir, and a log file that
+// collects its stdout and stderr.
+//
+// No orphans: every child is killed with SIGKILL by the destructor, by an
+// atexit handler (a test that calls exit()), and by the kernel when the test
+// process dies (PR_SET_PDEATHSIG in the child). Fork only from the main
+// thread: PDEATHSIG fires when the forking *thread* ends.
+//
+// Every wait here is bounded by an explicit deadline; polls sleep a few ms
+// between tries.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/client.h"
+#include "common/status.h"
+
+namespace integration {
+
+using common::Result;
+using common::Status;
+using Millis = std::chrono::milliseconds;
+
+struct ClusterOptions {
+  size_t nodes = 3;
+  std::string token = "integration";  // --initial-cluster-token
+  // Short Raft timings so that elections take ~100-200 ms.
+  uint32_t tick_ms = 10;
+  uint32_t heartbeat_ticks = 2;
+  uint32_t election_ticks = 10;
+  uint32_t request_timeout_ms = 3000;  // an append not committed by then: 504
+  uint64_t body_bytes_max = 1 << 20;
+  std::string log_level = "info";
+  // Keep the temp dir (data and logs) after the cluster is destroyed.
+  bool keep_dir = false;
+};
+
+// How a node process ended (see Cluster::exit_status).
+struct Exit {
+  bool signaled = false;
+  int code = 0;    // exit code when !signaled
+  int signal = 0;  // the signal when signaled
+};
+
+struct NodeSpec {
+  std::string name;  // n1, n2, ...
+  uint16_t client_port = 0;
+  uint16_t peer_port = 0;
+  std::string data_dir;
+  std::string log_path;
+  std::string token;     // --initial-cluster-token; per node so a test can make one differ
+  pid_t pid = -1;        // -1 when not running
+  bool stopped = false;  // SIGSTOPped
+  uint64_t id = 0;       // raft node id, learnt from /diagnostics/raft (0 = not yet)
+  std::optional<Exit> last_exit;
+
+  std::string client_address() const { return "127.0.0.1:" + std::to_string(client_port); }
+  std::string peer_address() const { return "127.0.0.1:" + std::to_string(peer_port); }
+};
+
+// The answer of a process run to completion (Cluster::run_once).
+struct RunResult {
+  Exit exit;
+  std::string stderr_text;
+  std::string stdout_text;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(ClusterOptions opts = {});
+  ~Cluster();  // SIGKILLs every node still running; removes the dir unless kept
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Starts every node and waits until each answers HTTP. At the first
+  // start, a node that exits at once because a port was taken makes the
+  // whole (still empty) cluster repick its ports and start again, a bounded
+  // number of times. Later calls restart the nodes that are not running on
+  // their ports and data dirs.
+  Status start_all(Millis timeout = Millis(10000));
+  // (Re)starts one node with its data dir and ports; waits until it answers.
+  Status start(size_t i, Millis timeout = Millis(10000));
+
+  // SIGKILL and reap.
+  void kill9(size_t i);
+  // SIGKILL to every running node first, then reap them all: a crash of
+  // the whole cluster at one instant.
+  void kill9_all();
+  // SIGTERM and wait for the exit; kTimeout (and a SIGKILL) past the
+  // deadline.
+  Result<Exit> terminate(size_t i, Millis timeout);
+  void sigstop(size_t i);
+  void sigcont(size_t i);
+  bool running(size_t i) const { return nodes_[i].pid > 0; }
+  // Reaps a node that exited on its own; the exit if it did.
+  std::optional<Exit> poll_exit(size_t i);
+
+  // A node every running, non-stopped node names as leader in the same
+  // term (so the cluster agrees), polled via /diagnostics/raft.
+  Result<size_t> wait_for_leader(Millis timeout);
+  // Current opinion without waiting: the agreed leader, if any.
+  std::optional<size_t> leader();
+  std::vector<size_t> followers(size_t leader) const;  // running nodes other than leader
+
+  // Waits until every running node has applied the same last index, at
+  // least `min_index`, and the leader has committed it.
+  Status wait_converged(Millis timeout, uint64_t min_index = 0);
+
+  std::unique_ptr<api::Client> client(size_t i, Millis request_timeout = Millis(5000));
+  std::unique_ptr<api::Client> client_all(Millis request_timeout = Millis(5000));
+
+  // A process of the same binary with these flags, run to completion (for
+  // refusals at start-up). SIGKILLed at the deadline.
+  Result<RunResult> run_once(const std::vector<std::string>& args, Millis timeout);
+  // --initial-cluster value for this cluster, and a fresh dir under ours.
+  std::string initial_cluster() const;
+  std::string make_dir(const std::string& name);
+
+  size_t size() const { return nodes_.size(); }
+  NodeSpec& node(size_t i) { return nodes_[i]; }
+  const NodeSpec& node(size_t i) const { return nodes_[i]; }
+  const ClusterOptions& options() const { return opts_; }
+  const std::string& dir() const { return dir_; }
+  // Keep data and logs after the cluster is destroyed (a failed test).
+  void keep_files() { opts_.keep_dir = true; }
+  // One election timeout at most (the randomized upper end), in ms.
+  Millis election_timeout_max() const { return Millis(2 * opts_.tick_ms * opts_.election_ticks); }
+
+  // The last `lines` lines of every node's log, for a failure report.
+  std::string log_tails(size_t lines = 40) const;
+  std::string read_log(size_t i) const;
+
+ private:
+  Status pick_ports();
+  std::vector<std::string> node_args(size_t i) const;
+  Status spawn(size_t i);
+  // Waits until node i accepts on its client port; kUnavailable if it
+  // exited (with `port_taken` set when its log says a bind failed).
+  Status wait_serving(size_t i, Millis timeout, bool& port_taken);
+  Result<api::RaftDiagnostics> diagnostics(size_t i, Millis timeout);
+
+  ClusterOptions opts_;
+  std::string dir_;
+  std::vector<NodeSpec> nodes_;
+};
+
+// A small blocking HTTP/1.1 helper on a raw socket, for what the client
+// library does not do: Server-Sent Events and hand-made requests.
+class RawConnection {
+ public:
+  static Result<std::unique_ptr<RawConnection>> connect(uint16_t port, Millis timeout);
+  ~RawConnection();
+  Status send(const std::string& bytes);
+  // Reads what is available (waiting at most until the deadline) and
+  // appends it to received(). kTimeout if nothing came, kUnavailable at EOF.
+  Status read_some(std::chrono::steady_clock::time_point deadline);
+  // Reads until `needle` appears in received() or the deadline passes.
+  bool read_until(const std::string& needle, std::chrono::steady_clock::time_point deadline);
+  const std::string& received() const { return received_; }
+
+ private:
+  explicit RawConnection(int fd) : fd_(fd) {}
+  int fd_ = -1;
+  std::string received_;
+};
+
+// Events parsed from a text/event-stream body.
+struct SseEvent {
+  std::string id;
+  std::string event;
+  std::string data;
+};
+std::vector<SseEvent> parse_sse(const std::string& stream_text);
+
+}  // namespace integration
