@@ -3,23 +3,28 @@
 #include <boost/json.hpp>
 #include <limits>
 
+#include "api/change_json_internal.h"
 #include "api/http_limits.h"
 
 namespace api {
 
 namespace json = boost::json;
 
-namespace {
-
-Status invalid(std::string message) {
-  return Status(Code::kInvalidArgument, std::move(message));
-}
+namespace json_detail {
 
 Result<json::value> parse_json(std::string_view text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
   if (ec) return invalid("body is not valid JSON: " + ec.message());
   return v;
+}
+
+Result<json::object> parse_object(std::string_view text, const char* what) {
+  auto v = parse_json(text);
+  if (!v.is_ok() || !v->is_object()) {
+    return Status(Code::kInternal, std::string("server sent malformed ") + what);
+  }
+  return std::move(v->as_object());
 }
 
 // "tags": must be an array of non-empty strings within the named limits.
@@ -51,28 +56,10 @@ Result<uint32_t> parse_type(const json::value& v) {
   return invalid("\"type\" must be an integer from 0 to 4294967295");
 }
 
-// The original changeagent's rule: an object with "data" is a change object;
-// anything else is the data itself.
-Result<ChangeInput> change_from_value(const json::value& v) {
-  ChangeInput in;
-  const json::object* o = v.if_object();
-  const json::value* data = o ? o->if_contains("data") : nullptr;
-  if (!data) {
-    in.data_json = json::serialize(v);
-    return in;
-  }
-  in.data_json = json::serialize(*data);
-  if (const json::value* tags = o->if_contains("tags")) {
-    auto parsed = parse_tags(*tags);
-    if (!parsed.is_ok()) return parsed.status();
-    in.tags = std::move(parsed.value());
-  }
-  if (const json::value* type = o->if_contains("type")) {
-    auto parsed = parse_type(*type);
-    if (!parsed.is_ok()) return parsed.status();
-    in.type = *parsed;
-  }
-  return in;
+Result<uint64_t> parse_uint(const json::value& v, std::string_view what) {
+  if (v.is_int64() && v.as_int64() >= 0) return static_cast<uint64_t>(v.as_int64());
+  if (v.is_uint64()) return v.as_uint64();
+  return invalid("\"" + std::string(what) + "\" must be an integer >= 0");
 }
 
 uint64_t get_u64(const json::object& o, std::string_view key) {
@@ -84,6 +71,14 @@ uint64_t get_u64(const json::object& o, std::string_view key) {
   return 0;
 }
 
+int64_t get_i64(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
+  return 0;
+}
+
 bool get_bool(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v && v->is_bool() && v->as_bool();
@@ -92,6 +87,47 @@ bool get_bool(const json::object& o, std::string_view key) {
 std::string get_string(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += json::serialize(json::string_view(s.data(), s.size()));
+}
+
+}  // namespace json_detail
+
+using namespace json_detail;
+
+namespace {
+
+// The original changeagent's rule: an object with "data" is a change object;
+// anything else is the data itself. Objects with "key" (or the other key
+// fields) are change objects too: see parse_key_fields.
+Result<PostedChange> change_from_value(const json::value& v) {
+  PostedChange out;
+  ChangeInput& in = out.change;
+  const json::object* o = v.if_object();
+  if (o) {
+    auto key = parse_key_fields(*o);
+    if (!key.is_ok()) return key.status();
+    out.key = std::move(key.value());
+  }
+  const json::value* data = o ? o->if_contains("data") : nullptr;
+  if (!data && !out.key.present) {
+    in.data_json = json::serialize(v);
+    return out;
+  }
+  in.data_json = data ? json::serialize(*data) : "null";
+  if (const json::value* tags = o->if_contains("tags")) {
+    auto parsed = parse_tags(*tags);
+    if (!parsed.is_ok()) return parsed.status();
+    in.tags = std::move(parsed.value());
+  }
+  if (const json::value* type = o->if_contains("type")) {
+    auto parsed = parse_type(*type);
+    if (!parsed.is_ok()) return parsed.status();
+    in.type = *parsed;
+  }
+  return out;
 }
 
 Result<Change> change_from_object(const json::value& v) {
@@ -108,27 +144,35 @@ Result<Change> change_from_object(const json::value& v) {
   }
   const json::value* data = o.if_contains("data");
   c.data_json = data ? json::serialize(*data) : "null";
-  return c;
-}
-
-Result<json::object> parse_object(std::string_view text, const char* what) {
-  auto v = parse_json(text);
-  if (!v.is_ok() || !v->is_object()) {
-    return Status(Code::kInternal, std::string("server sent malformed ") + what);
+  if (const json::value* key = o.if_contains("key"); key && key->is_string()) {
+    c.ops.push_back(
+        TxnOp{std::string(key->as_string()), get_bool(o, "delete"), {}, get_u64(o, "lease")});
+  } else if (const json::value* ops = o.if_contains("ops"); ops && ops->is_array()) {
+    for (const auto& op : ops->as_array()) {
+      if (!op.is_object()) continue;
+      const auto& oo = op.as_object();
+      c.ops.push_back(
+          TxnOp{get_string(oo, "key"), get_bool(oo, "delete"), {}, get_u64(oo, "lease")});
+    }
   }
-  return std::move(v->as_object());
+  c.internal = get_bool(o, "internal");
+  return c;
 }
 
 }  // namespace
 
-Result<std::vector<ChangeInput>> parse_post_body(std::string_view body, bool batch) {
+Result<PostBody> parse_post_body(std::string_view body, bool batch) {
   auto v = parse_json(body);
   if (!v.is_ok()) return v.status();
-  std::vector<ChangeInput> out;
+  PostBody out;
   if (!batch) {
     auto one = change_from_value(*v);
     if (!one.is_ok()) return one.status();
-    out.push_back(std::move(one.value()));
+    if (one->key.present) {
+      out.keyed = keyed_txn(std::move(one.value().change), one->key);
+    } else {
+      out.changes.push_back(std::move(one.value().change));
+    }
     return out;
   }
   if (!v->is_array()) return invalid("a batch must be a JSON array of changes");
@@ -138,10 +182,15 @@ Result<std::vector<ChangeInput>> parse_post_body(std::string_view body, bool bat
     return Status(Code::kTooLarge,
                   "a batch holds at most " + std::to_string(kBatchChangesMax) + " changes");
   }
-  for (const auto& item : a) {
-    auto one = change_from_value(item);
+  for (size_t i = 0; i < a.size(); i++) {
+    auto one = change_from_value(a[i]);
     if (!one.is_ok()) return one.status();
-    out.push_back(std::move(one.value()));
+    if (one->key.present) {
+      return invalid("change " + std::to_string(i) +
+                     " of the batch writes a key; a batch cannot write keys yet: use POST /txn "
+                     "to write several keys atomically, or one POST /changes per key");
+    }
+    out.changes.push_back(std::move(one.value().change));
   }
   return out;
 }
@@ -153,9 +202,28 @@ void append_change_json(std::string& out, const Change& c) {
          ",\"_type\":" + std::to_string(c.type) + ",\"tags\":[";
   for (size_t i = 0; i < c.tags.size(); i++) {
     if (i > 0) out += ',';
-    out += json::serialize(json::string_view(c.tags[i]));
+    append_json_string(out, c.tags[i]);
   }
-  out += "],\"data\":";
+  out += ']';
+  if (c.ops.size() == 1) {
+    out += ",\"key\":";
+    append_json_string(out, c.ops[0].key);
+    if (c.ops[0].del) out += ",\"delete\":true";
+    if (c.ops[0].lease != 0) out += ",\"lease\":" + std::to_string(c.ops[0].lease);
+  } else if (c.ops.size() > 1) {
+    out += ",\"ops\":[";
+    for (size_t i = 0; i < c.ops.size(); i++) {
+      if (i > 0) out += ',';
+      out += "{\"key\":";
+      append_json_string(out, c.ops[i].key);
+      if (c.ops[i].del) out += ",\"delete\":true";
+      if (c.ops[i].lease != 0) out += ",\"lease\":" + std::to_string(c.ops[i].lease);
+      out += '}';
+    }
+    out += ']';
+  }
+  if (c.internal) out += ",\"internal\":true";
+  out += ",\"data\":";
   out += c.data_json.empty() ? "null" : c.data_json;
   out += '}';
 }

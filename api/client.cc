@@ -165,7 +165,7 @@ struct Client::Impl {
                                AttemptError& err);
   Result<HttpResponse> request(std::string_view method, std::string_view target, std::string body,
                                std::string_view content_type, std::chrono::milliseconds extra,
-                               bool failover_on_503);
+                               bool failover_on_503, bool idempotent);
 };
 
 Result<HttpResponse> Client::Impl::attempt(size_t i, const http::request<http::string_body>& req,
@@ -218,8 +218,8 @@ Result<HttpResponse> Client::Impl::attempt(size_t i, const http::request<http::s
 
 Result<HttpResponse> Client::Impl::request(std::string_view method, std::string_view target,
                                            std::string body, std::string_view content_type,
-                                           std::chrono::milliseconds extra, bool failover_on_503) {
-  bool idempotent = method == "GET" || method == "PUT";
+                                           std::chrono::milliseconds extra, bool failover_on_503,
+                                           bool idempotent) {
   Status last;
   std::optional<HttpResponse> last_503;  // returned as a value if every endpoint says 503
   size_t first = current;
@@ -271,7 +271,16 @@ const std::string& Client::current_endpoint() const {
 Result<HttpResponse> Client::request(std::string_view method, std::string_view target,
                                      std::string body, std::string_view content_type,
                                      std::chrono::milliseconds extra_timeout) {
-  return impl_->request(method, target, std::move(body), content_type, extra_timeout, true);
+  // A PUT /keys is a write like a POST: resending one whose answer was lost
+  // could append it twice, or fail its own ifRevision.
+  bool idempotent = method == "GET" || (method == "PUT" && !target.starts_with("/keys"));
+  return impl_->request(method, target, std::move(body), content_type, extra_timeout, true,
+                        idempotent);
+}
+
+Result<HttpResponse> Client::send(std::string_view method, std::string_view target,
+                                  std::string body, bool idempotent) {
+  return impl_->request(method, target, std::move(body), "application/json", {}, true, idempotent);
 }
 
 namespace {
@@ -311,6 +320,8 @@ Result<FeedPage> Client::get_feed(const FeedRequest& r) {
   if (r.block_seconds > 0) target += "&block=" + std::to_string(r.block_seconds);
   if (r.consistent) target += "&consistent=true";
   for (const auto& t : r.tags) target += "&tag=" + url_encode(t);
+  if (!r.prefix.empty()) target += "&prefix=" + url_encode(r.prefix);
+  if (r.include_internal) target += "&internal=true";
   auto res = request("GET", target, {}, {}, std::chrono::seconds(r.block_seconds));
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
@@ -327,7 +338,7 @@ Result<Change> Client::get_change(uint64_t id, bool consistent) {
 }
 
 Status Client::watch(const WatchOptions& w, const std::function<bool(const Change&)>& on_change) {
-  FeedRequest req{w.since, w.limit, w.tags, w.block_seconds, false};
+  FeedRequest req{w.since, w.limit, w.tags, w.block_seconds, false, w.prefix, w.include_internal};
   auto backoff = kWatchBackoffMin;
   while (!(w.should_stop && w.should_stop())) {
     auto page = get_feed(req);
@@ -366,14 +377,15 @@ Result<std::map<uint64_t, std::string>> Client::members() {
 }
 
 Status Client::health() {
-  auto res = impl_->request("GET", "/health", {}, {}, {}, false);
+  auto res = impl_->request("GET", "/health", {}, {}, {}, false, true);
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
   return Status::ok();
 }
 
 Status Client::set_health(bool up) {
-  auto res = impl_->request("PUT", up ? "/health?up=true" : "/health?up=false", {}, {}, {}, false);
+  auto res =
+      impl_->request("PUT", up ? "/health?up=true" : "/health?up=false", {}, {}, {}, false, true);
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
   return Status::ok();

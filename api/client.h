@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,8 @@ struct FeedRequest {
   std::vector<std::string> tags;  // OR
   uint32_t block_seconds = 0;     // long-poll this long when nothing is newer
   bool consistent = false;        // leader read barrier first
+  std::string prefix;             // only changes writing a key with this prefix
+  bool include_internal = false;  // also lease grants/revokes
 };
 
 struct WatchOptions {
@@ -47,6 +50,8 @@ struct WatchOptions {
   std::vector<std::string> tags;
   uint32_t block_seconds = 30;  // per long-poll round
   uint32_t limit = 1000;        // per round
+  std::string prefix;           // only changes writing a key with this prefix
+  bool include_internal = false;
   // Checked between rounds; returning true ends watch() with OK.
   std::function<bool()> should_stop;
 };
@@ -77,6 +82,33 @@ class Client {
   // with backoff; anything else (410 compacted, 400, 409) is returned.
   Status watch(const WatchOptions& opts, const std::function<bool(const Change&)>& on_change);
 
+  // ---- keys, transactions, leases (client_keys.cc) ----
+  // A write whose compare fails is a VALUE with succeeded=false and the
+  // current revisions (0 = absent), not an error: check succeeded. On
+  // success, id is the change's id, which is also the key's new revision.
+  // if_revision: commit only if the key's revision is this (0 = must not
+  // exist). lease: attach the key to this lease (0 = none). Writes are never
+  // resent after a lost answer: kTimeout means the outcome is unknown.
+  Result<TxnResult> put_key(const std::string& key, std::string_view value_json,
+                            std::optional<uint64_t> if_revision = std::nullopt, uint64_t lease = 0);
+  // kNotFound if the key is absent and no if_revision is given.
+  Result<TxnResult> delete_key(const std::string& key,
+                               std::optional<uint64_t> if_revision = std::nullopt);
+  Result<TxnResult> txn(const TxnRequest& req);
+  // kNotFound if absent. consistent: linearizable (leader read barrier).
+  Result<KeyValue> get_key(const std::string& key, bool consistent = false);
+  // Keys with `prefix`, sorted, strictly after `after` (page on with the last
+  // key returned while page.more), at most `limit`.
+  Result<KeyPage> list_keys(const std::string& prefix, const std::string& after = {},
+                            uint32_t limit = 100, bool consistent = false);
+  // ttl in [kLeaseTtlSecondsMin, kLeaseTtlSecondsMax] seconds.
+  Result<LeaseInfo> lease_grant(uint64_t ttl_seconds);
+  // Renews to the full ttl; kNotFound if the lease expired or was revoked.
+  // Safe to resend, so it is retried like a read.
+  Result<LeaseInfo> lease_keepalive(uint64_t id);
+  Status lease_revoke(uint64_t id);  // also deletes the lease's keys
+  Result<LeaseInfo> lease_get(uint64_t id);
+
   Result<ClusterView> cluster();
   Result<std::map<uint64_t, std::string>> members();  // id -> peer address
   // OK when the endpoint that answers is healthy. No failover on 503 here:
@@ -92,7 +124,44 @@ class Client {
 
  private:
   explicit Client(std::unique_ptr<Impl> impl);
+  Result<HttpResponse> send(std::string_view method, std::string_view target, std::string body,
+                            bool idempotent);
   std::unique_ptr<Impl> impl_;
+};
+
+// Keeps one lease alive from its own thread with its own Client: a
+// keepalive every ttl/3; a failed one is retried every ttl/10 (at least
+// 100 ms) until the lease is renewed or its ttl has run out since the last
+// renewal. Loss (kNotFound: expired or revoked; kTimeout: not renewed
+// within ttl) is reported once through on_lost, and renewing stops.
+// Destruction stops renewing (and revokes when revoke_on_stop) and joins.
+// Callbacks run on the keeper's thread.
+class LeaseKeeper {
+ public:
+  struct Options {
+    ClientOptions client;  // request_timeout is capped to ttl/3 for keepalives
+    uint64_t lease_id = 0;
+    uint64_t ttl_seconds = 0;  // the lease's ttl, as granted
+    std::function<void(const Status&)> on_lost;
+    std::function<void(const LeaseInfo&)> on_renewed;  // optional
+    bool revoke_on_stop = false;  // a clean shutdown frees the lease's keys at once
+  };
+
+  // kInvalidArgument for a zero id, a ttl out of range, or bad endpoints.
+  static Result<std::unique_ptr<LeaseKeeper>> start(Options opts);
+  ~LeaseKeeper();
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  void stop();  // idempotent; returns after the thread ended
+  bool lost() const;
+  uint64_t renewals() const;  // successful keepalives so far
+
+  struct State;
+
+ private:
+  explicit LeaseKeeper(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace api

@@ -24,6 +24,9 @@ HttpError http_error_for(common::Code code);
 inline constexpr HttpError kErrRouteNotFound{404, "not_found"};
 inline constexpr HttpError kErrMethodNotAllowed{405, "method_not_allowed"};
 inline constexpr HttpError kErrClusterMismatch{409, "cluster_mismatch"};
+// A compare of POST /changes with "ifRevision", PUT/DELETE /keys or POST /txn
+// failed: nothing was written. The client maps it to Code::kConflict.
+inline constexpr HttpError kErrRevisionMismatch{409, "revision_mismatch"};
 inline constexpr HttpError kErrBodyTooLarge{413, "too_large"};
 inline constexpr HttpError kErrUnsupportedMediaType{415, "unsupported_media_type"};
 inline constexpr HttpError kErrHeadersTooLarge{431, "headers_too_large"};

@@ -15,6 +15,13 @@ inline constexpr uint32_t kTagsPerQueryMax = 64;
 inline constexpr uint32_t kTagBytesMax = 256;
 // POST /changes/batch: changes per request (over it: 413).
 inline constexpr uint32_t kBatchChangesMax = 1000;
+// POST /txn: operations (1..max) and compares (0..max) per transaction; over
+// either bound is 413, like an oversized batch.
+inline constexpr uint32_t kTxnOpsMax = 128;
+inline constexpr uint32_t kTxnComparesMax = 128;
+// GET /keys: default and maximum page size; limit=0 or above max is 400.
+inline constexpr uint32_t kKeyListLimitDefault = 100;
+inline constexpr uint32_t kKeyListLimitMax = 10000;
 // Request line plus headers; more is 431 and the connection closes.
 inline constexpr uint32_t kHeaderBytesMax = 16 * 1024;
 // A response that cannot be written in this long belongs to a dead client.
@@ -30,5 +37,7 @@ inline constexpr uint32_t kBlockSecondsAbsurd = 24 * 3600;
 static_assert(kFeedLimitDefault <= kFeedLimitMax);
 static_assert(kSseBatchChangesMax <= kFeedLimitMax);
 static_assert(kSseHeartbeatSeconds < kWriteTimeoutSeconds);
+static_assert(kKeyListLimitDefault <= kKeyListLimitMax);
+static_assert(kTxnOpsMax >= 1 && kTxnComparesMax >= kTxnOpsMax);
 
 }  // namespace api

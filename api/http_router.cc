@@ -2,16 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <charconv>
 
 #include "api/change_json.h"
 #include "api/http_limits.h"
+#include "api/http_router_internal.h"
 
 namespace api {
 
@@ -93,45 +89,15 @@ void Waiters::stop() {
 
 namespace {
 
-// Turns a Service callback API into an awaitable: the callback stores the
-// value and cancels a timer we sleep on. A callback made inside start()
-// (before we sleep) is seen by the loop condition, so it is never lost.
-// Callers build the awaitable in its own statement from a named lambda: GCC 12
-// destroys temporaries of a full-expression containing co_await twice (GCC
-// bug 99576).
-template <typename T, typename Start>
-asio::awaitable<T> await_callback(Start start) {
-  struct Slot {
-    explicit Slot(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
-    asio::steady_timer timer;
-    std::optional<T> value;
-  };
-  auto slot = std::make_shared<Slot>(co_await asio::this_coro::executor);
-  start([slot](T v) {
-    slot->value.emplace(std::move(v));
-    slot->timer.cancel();
-  });
-  while (!slot->value) co_await slot->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  co_return std::move(*slot->value);
-}
-
-std::optional<uint64_t> parse_u64(std::string_view s) {
-  uint64_t v = 0;
-  if (s.empty()) return std::nullopt;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 std::optional<bool> parse_bool(std::string_view s) {
   if (s == "true" || s == "1" || s.empty()) return true;
   if (s == "false" || s == "0") return false;
   return std::nullopt;
 }
 
-Status bad(std::string message) {
-  return Status(Code::kInvalidArgument, std::move(message));
-}
+}  // namespace
+
+namespace http_detail {
 
 bool is_json_content_type(const std::string* ct) {
   if (!ct) return false;
@@ -156,20 +122,28 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-HttpReply json_reply(int status, std::string body) {
-  HttpReply r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
 HttpReply method_not_allowed(std::string_view allow) {
   HttpReply r = error_reply(kErrMethodNotAllowed, "method not allowed; use " + std::string(allow));
   r.headers.emplace_back("Allow", std::string(allow));
   return r;
 }
 
-}  // namespace
+Status route_limit(const Router::Query& q, uint32_t default_limit, uint32_t max_limit,
+                   uint32_t& out) {
+  if (!q.limit) {
+    out = default_limit;
+    return Status::ok();
+  }
+  if (*q.limit == 0 || *q.limit > max_limit) {
+    return bad("limit must be an integer from 1 to " + std::to_string(max_limit));
+  }
+  out = static_cast<uint32_t>(*q.limit);
+  return Status::ok();
+}
+
+}  // namespace http_detail
+
+using namespace http_detail;
 
 const std::string* HttpRequest::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
@@ -189,17 +163,6 @@ HttpReply status_reply(const Status& s, std::optional<uint64_t> first_index) {
 
 // ---- query parameters ----
 
-struct Router::Query {
-  uint64_t since = 0;
-  uint32_t limit = kFeedLimitDefault;
-  uint32_t block_seconds = 0;
-  std::vector<std::string> tags;
-  bool consistent = false;
-  bool wait = true;
-  std::optional<std::string> up;  // PUT /health
-  std::optional<std::string> last_event_id;
-};
-
 namespace {
 
 Status parse_param(Router::Query& q, std::string_view key, std::string_view value,
@@ -210,10 +173,8 @@ Status parse_param(Router::Query& q, std::string_view key, std::string_view valu
     q.since = *v;
   } else if (key == "limit") {
     auto v = parse_u64(value);
-    if (!v || *v == 0 || *v > kFeedLimitMax) {
-      return bad("limit must be an integer from 1 to " + std::to_string(kFeedLimitMax));
-    }
-    q.limit = static_cast<uint32_t>(*v);
+    if (!v || *v == 0) return bad("limit must be a positive integer");
+    q.limit = *v;
   } else if (key == "block") {
     auto v = parse_u64(value);
     if (!v || *v > kBlockSecondsAbsurd) {
@@ -227,10 +188,20 @@ Status parse_param(Router::Query& q, std::string_view key, std::string_view valu
       return bad("at most " + std::to_string(kTagsPerQueryMax) + " tag parameters");
     }
     q.tags.emplace_back(value);
-  } else if (key == "consistent" || key == "wait") {
+  } else if (key == "consistent" || key == "wait" || key == "internal") {
     auto v = parse_bool(value);
     if (!v) return bad(std::string(key) + " must be true or false");
-    (key == "wait" ? q.wait : q.consistent) = *v;
+    (key == "wait" ? q.wait : key == "internal" ? q.include_internal : q.consistent) = *v;
+  } else if (key == "prefix" || key == "after") {
+    // Bounded like a key; empty is allowed (all keys / from the start).
+    if (value.size() > kKeyBytesMax) {
+      return bad(std::string(key) + " is at most " + std::to_string(kKeyBytesMax) + " bytes");
+    }
+    (key == "prefix" ? q.prefix : q.after) = std::string(value);
+  } else if (key == "ifRevision") {
+    auto v = parse_u64(value);
+    if (!v) return bad("ifRevision must be an integer >= 0 (0 = the key must not exist)");
+    q.if_revision = *v;
   } else if (key == "up") {
     q.up = std::string(value);
   }
@@ -273,6 +244,8 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
   if (!parsed) co_return Routed{error_reply(kErrBadRequest, "malformed request target"), {}};
   std::string path = parsed->path();
   if (path.size() > 1 && path.back() == '/') path.pop_back();
+  // Keys keep their trailing slash and encoded slashes: routed on the raw path.
+  std::string encoded_path(parsed->encoded_path());
 
   if (path != "/health" && path != "/metrics" && !opts_.cluster_id_hex.empty()) {
     const std::string* cid = req.header("x-cluster-id");
@@ -288,6 +261,14 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
   if (path == "/changes" || path.starts_with("/changes/")) {
     Routed out = co_await dispatch_changes(req, path, q, qs, route_name, blocking);
     co_return out;
+  }
+  if (path == "/txn" || encoded_path == "/keys" || encoded_path.starts_with("/keys/")) {
+    HttpReply out = co_await dispatch_keys(req, encoded_path, q, qs, route_name);
+    co_return Routed{std::move(out), {}};
+  }
+  if (path == "/leases" || path.starts_with("/leases/")) {
+    HttpReply out = co_await dispatch_leases(req, path, q, qs, route_name);
+    co_return Routed{std::move(out), {}};
   }
   co_return Routed{dispatch_admin(req, path, q, route_name), {}};
 }
@@ -321,7 +302,7 @@ asio::awaitable<Routed> Router::dispatch_changes(const HttpRequest& req, const s
     route_name = "/changes/stream";
     if (m != "GET") co_return reply(method_not_allowed("GET"));
     if (!qs.is_ok()) co_return reply(status_reply(qs));
-    SseStart sse{q.since, q.tags};
+    SseStart sse{q.since, q.tags, q.prefix, q.include_internal};
     if (const std::string* last = req.header("last-event-id")) {
       auto v = parse_u64(*last);
       if (!v) co_return reply(status_reply(bad("Last-Event-ID must be a change id")));
@@ -386,10 +367,15 @@ asio::awaitable<HttpReply> Router::get_feed(const Query& q) {
     Status s = co_await barrier();
     if (!s.is_ok()) co_return status_reply(s);
   }
-  FeedQuery fq{q.since, q.limit, q.tags};
+  FeedQuery fq{q.since, kFeedLimitDefault, q.tags, q.prefix, q.include_internal};
+  if (Status s = route_limit(q, kFeedLimitDefault, kFeedLimitMax, fq.limit); !s.is_ok()) {
+    co_return status_reply(s);
+  }
   auto deadline = Clock::now() + std::chrono::seconds(q.block_seconds);
   // Bounded: each round either returns or waits until the applied index
-  // grows past what was read; a wake without growth (shutdown) ends it.
+  // grows past what was read; a wake without growth (shutdown) ends it. With
+  // filters (tag, prefix) a round that finds only non-matching changes waits
+  // again: the wait ends on a matching change or at the deadline.
   uint64_t prev_last_index = 0;
   for (int round = 0;; round++) {
     auto page = svc_.read_feed(fq);
@@ -423,11 +409,15 @@ asio::awaitable<HttpReply> Router::post_changes(const HttpRequest& req, bool bat
   if (!is_json_content_type(req.header("content-type"))) {
     co_return error_reply(kErrUnsupportedMediaType, "Content-Type must be application/json");
   }
-  auto inputs = parse_post_body(req.body, batch);
-  if (!inputs.is_ok()) co_return status_reply(inputs.status());
+  auto body = parse_post_body(req.body, batch);
+  if (!body.is_ok()) co_return status_reply(body.status());
+  if (body->keyed) {
+    HttpReply out = co_await write_key(*body->keyed, wait, wait ? 201 : 202);
+    co_return out;
+  }
   using Done = Result<std::vector<Appended>>;
   // Not one full-expression with co_await: see await_callback.
-  auto start = [this, in = std::move(inputs.value()),
+  auto start = [this, in = std::move(body.value().changes),
                 wait](std::function<void(Done)> done) mutable {
     svc_.append(std::move(in), wait, std::move(done));
   };

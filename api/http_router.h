@@ -52,6 +52,8 @@ struct HttpReply {
 struct SseStart {
   uint64_t since = 0;  // exclusive
   std::vector<std::string> tags;
+  std::string prefix;             // only changes writing a key with this prefix
+  bool include_internal = false;  // also lease grants/revokes
 };
 
 struct Routed {
@@ -121,6 +123,28 @@ class Router {
   boost::asio::awaitable<HttpReply> get_change(std::string_view id_text, bool consistent);
   boost::asio::awaitable<HttpReply> post_changes(const HttpRequest& req, bool batch, bool wait);
   boost::asio::awaitable<Status> barrier();
+
+  // Keys, transactions, leases (http_keys.cc). `encoded_path` is the raw
+  // path: a key is its percent-decoded rest after "/keys/".
+  boost::asio::awaitable<HttpReply> dispatch_keys(const HttpRequest& req,
+                                                  const std::string& encoded_path, const Query& q,
+                                                  const Status& qs, std::string_view& route_name);
+  boost::asio::awaitable<HttpReply> dispatch_leases(const HttpRequest& req, const std::string& path,
+                                                    const Query& q, const Status& qs,
+                                                    std::string_view& route_name);
+  // Runs a single-key write (POST /changes with "key", PUT/DELETE /keys):
+  // ok_status with {"_id","_ts","key","revision"}, or 409 revision_mismatch.
+  boost::asio::awaitable<HttpReply> write_key(TxnRequest& txn, bool wait, int ok_status);
+  boost::asio::awaitable<Result<TxnResult>> run_txn(TxnRequest& txn, bool wait);
+  boost::asio::awaitable<HttpReply> post_txn(const HttpRequest& req, bool wait);
+  boost::asio::awaitable<HttpReply> put_key(const HttpRequest& req, const std::string& key,
+                                            bool wait);
+  boost::asio::awaitable<HttpReply> delete_key(const std::string& key, const Query& q);
+  boost::asio::awaitable<HttpReply> get_key(const std::string& key, bool consistent);
+  boost::asio::awaitable<HttpReply> list_keys(const Query& q);
+  boost::asio::awaitable<HttpReply> lease_call(const std::string& method, uint64_t id,
+                                               bool keepalive);
+  boost::asio::awaitable<HttpReply> grant_lease(const HttpRequest& req);
   HttpReply get_health();
   HttpReply put_health(const HttpRequest& req, std::optional<std::string> up);
   HttpReply get_metrics();

@@ -242,7 +242,8 @@ asio::awaitable<void> HttpServer::State::run_sse(Session& s, const SseStart& sse
   // Bounded by the connection: each round writes events, waits at most one
   // heartbeat interval, or ends (stop, error, a wake without progress).
   while (!stopping) {
-    auto page = svc.read_feed(FeedQuery{since, kSseBatchChangesMax, sse.tags});
+    auto page = svc.read_feed(
+        FeedQuery{since, kSseBatchChangesMax, sse.tags, sse.prefix, sse.include_internal});
     std::string out;
     if (!page.is_ok()) {
       HttpError e = http_error_for(page.status().code());

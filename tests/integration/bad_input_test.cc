@@ -126,7 +126,10 @@ TEST_F(BadInputTest, WithoutQuorumPostAnswers503WithinABoundAndNeverHangs) {
   ClusterOptions o;
   o.request_timeout_ms = 2000;
   ASSERT_NO_FATAL_FAILURE(start(o));
-  ASSERT_TRUE(ok(cluster_->client(leader_)->post_change(change_of("{\"before\":1}"))));
+  auto before = cluster_->client(leader_)->post_change(change_of("{\"before\":1}"));
+  ASSERT_TRUE(ok(before));
+  // Applied everywhere, so the survivor has something to serve below.
+  ASSERT_TRUE(ok(cluster_->wait_converged(Millis(5000), before->id)));
   // Kill two of three, the leader among them, so the survivor is a follower.
   size_t survivor = cluster_->followers(leader_).front();
   for (size_t i = 0; i < cluster_->size(); i++) {

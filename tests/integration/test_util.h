@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/integration/cluster_harness.h"
+#include "tests/integration/raw_http.h"
 
 namespace integration {
 

@@ -1,8 +1,11 @@
 // FakeService: an in-memory TEST DOUBLE of the node behind api::Service, for
 // the HTTP layer's unit tests only. No Raft, no disk: append assigns
-// consecutive ids at once, "applies" them, and wakes waiters. Tests steer
-// failures through the public fields. Must be used on the io_context's
-// thread, like the real node (tests post to it with on_io()).
+// consecutive ids at once, "applies" them, and wakes waiters. Keys live in a
+// map whose revisions are those ids; leases expire lazily (checked on every
+// key or lease call) against the steady clock, and a grant or revoke is an
+// internal change, as in the node. Tests steer failures through the public
+// fields. Must be used on the io_context's thread, like the real node (tests
+// post to it with on_io()).
 #pragma once
 
 #include <algorithm>
@@ -10,7 +13,9 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <future>
+#include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "api/service.h"
@@ -27,6 +32,9 @@ class FakeService : public Service {
   uint64_t first_index = 1;             // below it reads are kCompacted
   bool has_leader = true;
   uint64_t barrier_calls = 0;
+  std::optional<Status> txn_error;  // next txns fail with this
+  uint64_t txn_calls = 0;           // txns that reached the Service (bad input must not)
+  uint64_t keepalive_calls = 0;
 
   void append(std::vector<ChangeInput> changes, bool wait, AppendDone done) override {
     if (append_error) {
@@ -56,7 +64,7 @@ class FakeService : public Service {
     page.at_start = q.since < first_index;
     page.at_end = true;
     for (const auto& c : log_) {
-      if (c.id <= q.since || !matches(c, q.tags)) continue;
+      if (c.id <= q.since || !matches(c, q)) continue;
       if (page.changes.size() == q.limit) {
         page.at_end = false;
         break;
@@ -69,7 +77,7 @@ class FakeService : public Service {
   Result<Change> read_change(uint64_t id) override {
     if (id < first_index && id != 0) return Status(Code::kCompacted, "compacted");
     for (const auto& c : log_) {
-      if (c.id == id) return c;
+      if (c.id == id && !c.internal) return c;
     }
     return Status(Code::kNotFound, "no change " + std::to_string(id));
   }
@@ -88,6 +96,74 @@ class FakeService : public Service {
     barrier_calls++;
     Status s = barrier_error ? *barrier_error : Status::ok();
     boost::asio::post(io_, [done, s] { done(s); });
+  }
+
+  void txn(TxnRequest req, bool wait, TxnDone done) override {
+    if (txn_error) {
+      boost::asio::post(io_, [done, s = *txn_error] { done(s); });
+      return;
+    }
+    txn_calls++;
+    expire_leases();
+    Result<TxnResult> r = apply_txn(std::move(req));
+    boost::asio::post(io_, [done, r] { done(r); });
+    wake_waiters();
+  }
+
+  Result<KeyValue> get_key(const std::string& key) override {
+    expire_leases();
+    auto it = keys_.find(key);
+    if (it == keys_.end()) return Status(Code::kNotFound, "key \"" + key + "\" not found");
+    return it->second;
+  }
+
+  Result<KeyPage> list_keys(const std::string& prefix, const std::string& after,
+                            uint32_t limit) override {
+    expire_leases();
+    KeyPage page;
+    page.revision = last_index_;
+    auto it = after.empty() ? keys_.lower_bound(prefix) : keys_.upper_bound(after);
+    if (it != keys_.end() && it->first < prefix) it = keys_.lower_bound(prefix);
+    for (; it != keys_.end() && it->first.starts_with(prefix); ++it) {
+      if (page.keys.size() == limit) {
+        page.more = true;
+        break;
+      }
+      page.keys.push_back(it->second);
+    }
+    return page;
+  }
+
+  void lease_grant(uint64_t ttl_seconds, LeaseDone done) override {
+    if (ttl_seconds < kLeaseTtlSecondsMin || ttl_seconds > kLeaseTtlSecondsMax) {
+      return post(done, Status(Code::kInvalidArgument, "ttl out of range"));
+    }
+    uint64_t id = next_lease_id_++;
+    leases_[id] = Lease{ttl_seconds, std::chrono::steady_clock::now(), {}};
+    append_internal("{\"grant\":" + std::to_string(id) + "}", {});
+    post(done, info(id));
+  }
+
+  void lease_keepalive(uint64_t id, LeaseDone done) override {
+    keepalive_calls++;
+    expire_leases();
+    auto it = leases_.find(id);
+    if (it == leases_.end()) return post(done, lease_not_found(id));
+    it->second.renewed = std::chrono::steady_clock::now();
+    post(done, info(id));
+  }
+
+  void lease_revoke(uint64_t id, std::function<void(Status)> done) override {
+    expire_leases();
+    Status s = leases_.count(id) ? Status::ok() : lease_not_found(id);
+    if (s.is_ok()) revoke(id);
+    boost::asio::post(io_, [done, s] { done(s); });
+  }
+
+  void lease_get(uint64_t id, LeaseDone done) override {
+    expire_leases();
+    if (!leases_.count(id)) return post(done, lease_not_found(id));
+    post(done, info(id));
   }
 
   ClusterView cluster() override {
@@ -126,12 +202,129 @@ class FakeService : public Service {
   }
 
  private:
-  static bool matches(const Change& c, const std::vector<std::string>& tags) {
-    if (tags.empty()) return true;
-    for (const auto& t : tags) {
+  struct Lease {
+    uint64_t ttl_seconds = 0;
+    std::chrono::steady_clock::time_point renewed;
+    std::set<std::string> keys;
+  };
+
+  static bool matches(const Change& c, const FeedQuery& q) {
+    if (c.internal && !q.include_internal) return false;
+    if (!q.prefix.empty() && std::none_of(c.ops.begin(), c.ops.end(), [&](const TxnOp& op) {
+          return op.key.starts_with(q.prefix);
+        })) {
+      return false;
+    }
+    if (q.tags.empty()) return true;
+    for (const auto& t : q.tags) {
       if (std::find(c.tags.begin(), c.tags.end(), t) != c.tags.end()) return true;
     }
     return false;
+  }
+
+  Result<TxnResult> apply_txn(TxnRequest req) {
+    TxnResult r;
+    bool holds = true;
+    for (const auto& cmp : req.compares) {
+      auto it = keys_.find(cmp.key);
+      uint64_t current = it == keys_.end() ? 0 : it->second.mod_revision;
+      holds = holds && current == cmp.mod_revision;
+      r.current.push_back({cmp.key, current});
+    }
+    if (!holds) return r;
+    r.current.clear();
+    for (const auto& op : req.ops) {
+      if (op.key.empty() || op.key.size() > kKeyBytesMax) {
+        return Status(Code::kInvalidArgument, "bad key");
+      }
+      if (!op.del && op.lease != 0 && !leases_.count(op.lease)) return lease_not_found(op.lease);
+    }
+    Change c;
+    c.id = ++last_index_;
+    c.ts_ns = ++ts_ns_;
+    c.type = req.change.type;
+    c.tags = std::move(req.change.tags);
+    c.data_json = std::move(req.change.data_json);
+    for (auto& op : req.ops) {
+      apply_op(op, c.id);
+      c.ops.push_back(TxnOp{std::move(op.key), op.del, {}, op.lease});
+    }
+    log_.push_back(std::move(c));
+    r.succeeded = true;
+    r.id = log_.back().id;
+    r.ts_ns = log_.back().ts_ns;
+    return r;
+  }
+
+  void apply_op(const TxnOp& op, uint64_t revision) {
+    auto it = keys_.find(op.key);
+    if (it != keys_.end() && it->second.lease != 0 && leases_.count(it->second.lease)) {
+      leases_[it->second.lease].keys.erase(op.key);
+    }
+    if (op.del) {
+      if (it != keys_.end()) keys_.erase(it);
+      return;
+    }
+    KeyValue& kv = keys_[op.key];
+    if (kv.create_revision == 0) {
+      kv.key = op.key;
+      kv.create_revision = revision;
+    }
+    kv.mod_revision = revision;
+    kv.version++;
+    kv.value_json = op.value_json;
+    kv.lease = op.lease;
+    if (op.lease != 0) leases_[op.lease].keys.insert(op.key);
+  }
+
+  void append_internal(std::string data, std::vector<TxnOp> ops) {
+    Change c;
+    c.id = ++last_index_;
+    c.ts_ns = ++ts_ns_;
+    c.data_json = std::move(data);
+    c.ops = std::move(ops);
+    c.internal = true;
+    log_.push_back(std::move(c));
+    wake_waiters();
+  }
+
+  // A revoke is one internal change that deletes the lease's keys.
+  void revoke(uint64_t id) {
+    std::vector<TxnOp> ops;
+    for (const auto& k : leases_[id].keys) {
+      ops.push_back(TxnOp{k, true, {}, 0});
+      keys_.erase(k);
+    }
+    leases_.erase(id);
+    append_internal("{\"revoke\":" + std::to_string(id) + "}", std::move(ops));
+  }
+
+  void expire_leases() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<uint64_t> expired;
+    for (const auto& [id, l] : leases_) {
+      if (now - l.renewed >= std::chrono::seconds(l.ttl_seconds)) expired.push_back(id);
+    }
+    for (uint64_t id : expired) revoke(id);
+  }
+
+  LeaseInfo info(uint64_t id) {
+    const Lease& l = leases_.at(id);
+    auto left =
+        std::chrono::seconds(l.ttl_seconds) - (std::chrono::steady_clock::now() - l.renewed);
+    return LeaseInfo{id,
+                     l.ttl_seconds,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(left).count(),
+                     {l.keys.begin(), l.keys.end()}};
+  }
+
+  static Status lease_not_found(uint64_t id) {
+    return Status(Code::kNotFound,
+                  "lease " + std::to_string(id) + " not found (expired or revoked)");
+  }
+
+  void post(const LeaseDone& done, Result<LeaseInfo> r) {
+    boost::asio::post(io_, [done, r] { done(r); });
   }
 
   void wake_waiters() {
@@ -147,6 +340,9 @@ class FakeService : public Service {
   uint64_t ts_ns_ = 1700000000000000000ull;
   bool marked_down_ = false;
   std::vector<std::pair<uint64_t, std::function<void()>>> waiters_;
+  std::map<std::string, KeyValue> keys_;
+  std::map<uint64_t, Lease> leases_;
+  uint64_t next_lease_id_ = 7001;  // far from revisions, so tests catch a mix-up
 };
 
 }  // namespace api::test

@@ -110,7 +110,7 @@ TEST(HttpErrors, ServiceErrorsMapToHonestStatuses) {
   json::value v = json::parse(r->body);
   EXPECT_EQ(v.at("code").as_string(), "compacted");
   EXPECT_EQ(v.at("firstIndex").as_int64(), 10);
-  EXPECT_EQ(c->get_feed({3, 10, {}, 0, false}).status().code(), Code::kCompacted);
+  EXPECT_EQ(c->get_feed({3, 10, {}, 0, false, {}, false}).status().code(), Code::kCompacted);
   EXPECT_EQ(c->get_change(99).status().code(), Code::kNotFound);
 }
 

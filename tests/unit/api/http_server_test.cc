@@ -100,12 +100,12 @@ TEST(HttpServer, TagFilterIsOr) {
   ASSERT_TRUE(c->post_changes({change("1", {"a"}), change("2", {"b"}), change("3", {"c"}),
                                change("4", {"a", "c"})})
                   .is_ok());
-  auto page = c->get_feed({0, 100, {"a", "b"}, 0, false});
+  auto page = c->get_feed({0, 100, {"a", "b"}, 0, false, {}, false});
   ASSERT_TRUE(page.is_ok());
   std::vector<uint64_t> ids;
   for (const auto& ch : page->changes) ids.push_back(ch.id);
   EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 4}));
-  auto limited = c->get_feed({1, 1, {}, 0, false});
+  auto limited = c->get_feed({1, 1, {}, 0, false, {}, false});
   ASSERT_TRUE(limited.is_ok());
   ASSERT_EQ(limited->changes.size(), 1u);
   EXPECT_EQ(limited->changes[0].id, 2u);
@@ -118,7 +118,7 @@ TEST(HttpServer, LongPollWakesWhenAMatchingChangeArrives) {
   auto waiter = ts.client();
   auto start = Clock::now();
   auto fut = std::async(std::launch::async, [&] {
-    return waiter->get_feed({0, 100, {"wanted"}, 10, false});
+    return waiter->get_feed({0, 100, {"wanted"}, 10, false, {}, false});
   });
   std::this_thread::sleep_for(200ms);
   auto writer = ts.client();
@@ -136,7 +136,7 @@ TEST(HttpServer, LongPollReturnsEmptyAtTheDeadline) {
   TestServer ts;
   auto c = ts.client();
   auto start = Clock::now();
-  auto page = c->get_feed({0, 100, {}, 1, false});
+  auto page = c->get_feed({0, 100, {}, 1, false, {}, false});
   auto took = Clock::now() - start;
   ASSERT_TRUE(page.is_ok());
   EXPECT_TRUE(page->changes.empty());
@@ -149,7 +149,9 @@ TEST(HttpServer, LongPollWaitersAreBounded) {
   opts.longpoll_waiters_max = 1;
   TestServer ts(opts);
   auto first = ts.client();
-  auto fut = std::async(std::launch::async, [&] { return first->get_feed({0, 10, {}, 3, false}); });
+  auto fut = std::async(std::launch::async, [&] {
+    return first->get_feed({0, 10, {}, 3, false, {}, false});
+  });
   std::this_thread::sleep_for(300ms);
   auto second = ts.client();
   auto r = second->request("GET", "/changes?block=3");
@@ -166,7 +168,9 @@ TEST(HttpServer, StopEndsLongPollsPromptly) {
   TestServer ts;
   auto c = ts.client();
   auto start = Clock::now();
-  auto fut = std::async(std::launch::async, [&] { return c->get_feed({0, 10, {}, 30, false}); });
+  auto fut = std::async(std::launch::async, [&] {
+    return c->get_feed({0, 10, {}, 30, false, {}, false});
+  });
   std::this_thread::sleep_for(300ms);
   ts.shutdown();
   auto page = fut.get();
@@ -292,7 +296,7 @@ TEST(HttpServer, ConsistentReadsUseTheBarrier) {
   TestServer ts;
   auto c = ts.client();
   ASSERT_TRUE(c->post_change(change("1")).is_ok());
-  ASSERT_TRUE(c->get_feed({0, 10, {}, 0, true}).is_ok());
+  ASSERT_TRUE(c->get_feed({0, 10, {}, 0, true, {}, false}).is_ok());
   ASSERT_TRUE(c->get_change(1, true).is_ok());
   EXPECT_EQ(ts.svc.on_io([&] { return ts.svc.barrier_calls; }), 2u);
   ts.svc.on_io([&] { ts.svc.barrier_error = Status(Code::kUnavailable, "no leader"); });
