@@ -110,16 +110,45 @@ TEST_F(BadInputTest, EveryBadInputIsAJsonErrorAndTheNodeKeepsServing) {
   EXPECT_EQ(r->status, 201) << r->body.substr(0, 200);
 }
 
-TEST_F(BadInputTest, MalformedHttpGets400AndTheNodeKeepsServing) {
-  ASSERT_NO_FATAL_FAILURE(start());
-  auto conn = RawConnection::connect(cluster_->node(leader_).client_port, Millis(2000));
-  ASSERT_TRUE(ok(conn));
-  ASSERT_TRUE(ok((*conn)->send("GARBAGE\r\n\r\n")));
-  (*conn)->read_until("\r\n\r\n", Clock::now() + Millis(5000));
-  EXPECT_EQ((*conn)->received().rfind("HTTP/1.1 400", 0), 0u) << (*conn)->received();
-  auto h = http(*cluster_, leader_, "GET", "/health");
-  ASSERT_TRUE(ok(h));
-  EXPECT_EQ(h->status, 200);
+TEST_F(BadInputTest, MalformedHttpGetsAJsonErrorAndTheNodeKeepsServing) {
+  ClusterOptions o;
+  o.body_bytes_max = kBodyBytesMax;
+  ASSERT_NO_FATAL_FAILURE(start(o));
+  struct RawCase {
+    const char* story;
+    std::string request;
+    const char* status_line;
+    const char* code;
+  };
+  std::string chunk(kBodyBytesMax / 2 + 1, 'z');
+  char size_hex[32];
+  std::snprintf(size_hex, sizeof size_hex, "%zx", chunk.size());
+  std::string chunked =
+      "POST /changes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  for (int k = 0; k < 3; k++) chunked += std::string(size_hex) + "\r\n" + chunk + "\r\n";
+  chunked += "0\r\n\r\n";
+  std::vector<RawCase> cases = {
+      {"not HTTP", "GARBAGE\r\n\r\n", "HTTP/1.1 400", "bad_request"},
+      {"headers over the limit",
+       "GET /changes HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(32 * 1024, 'h') + "\r\n\r\n",
+       "HTTP/1.1 431", "headers_too_large"},
+      {"chunked body over --body-bytes-max", chunked, "HTTP/1.1 413", "too_large"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.story);
+    auto conn = RawConnection::connect(cluster_->node(leader_).client_port, Millis(2000));
+    ASSERT_TRUE(ok(conn));
+    (void)(*conn)->send(c.request);  // the server may close before reading it all
+    (*conn)->read_until("\"}", Clock::now() + Millis(5000));
+    const std::string& got = (*conn)->received();
+    EXPECT_EQ(got.rfind(c.status_line, 0), 0u) << got.substr(0, 300);
+    EXPECT_NE(got.find(std::string("\"code\":\"") + c.code + "\""), std::string::npos)
+        << got.substr(0, 300);
+    auto h = http(*cluster_, leader_, "GET", "/health");
+    ASSERT_TRUE(ok(h));
+    EXPECT_EQ(h->status, 200);
+  }
 }
 
 TEST_F(BadInputTest, WithoutQuorumPostAnswers503WithinABoundAndNeverHangs) {
@@ -146,6 +175,18 @@ TEST_F(BadInputTest, WithoutQuorumPostAnswers503WithinABoundAndNeverHangs) {
     // leader_wait (3 s) or --request-timeout-ms (2 s), plus slack.
     EXPECT_LT(took, 6000) << "POST without quorum took " << took << " ms";
   }
+  // Everything that needs the leader answers within a bound too.
+  for (const char* target : {"/changes?consistent=true", "/changes/1?consistent=true"}) {
+    auto t0 = Clock::now();
+    auto r = c->request("GET", target);
+    EXPECT_TRUE(is_json_error(r, 503, "unavailable")) << target;
+    EXPECT_LT(ms_since(t0), 6000) << target;
+  }
+  auto t0 = Clock::now();
+  auto nowait = c->request("POST", "/changes?wait=false", "{\"data\":\"no quorum\"}");
+  ASSERT_TRUE(ok(nowait));
+  EXPECT_TRUE(nowait->status == 503 || nowait->status == 504) << nowait->body;
+  EXPECT_LT(ms_since(t0), 6000);
   // Reads are still served from the local log; health says why not.
   auto feed = c->get_feed(api::FeedRequest{});
   ASSERT_TRUE(ok(feed));

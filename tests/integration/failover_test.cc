@@ -126,6 +126,52 @@ TEST_F(FailoverTest, GracefulSigtermOfLeaderMovesLeadershipAndLosesNothing) {
   EXPECT_TRUE(feeds_hold_acked(*cluster_, w->name(), w->acked()));
 }
 
+TEST_F(FailoverTest, SigtermWithOpenLongPollsAndStreamsExitsPromptly) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  size_t f = cluster_->followers(leader_).front();
+  ASSERT_TRUE(ok(cluster_->wait_converged(Millis(5000))));
+  auto sse = RawConnection::connect(cluster_->node(f).client_port, Millis(2000));
+  ASSERT_TRUE(ok(sse));
+  ASSERT_TRUE(ok((*sse)->send("GET /changes/stream?since=999999 HTTP/1.1\r\nHost: x\r\n\r\n")));
+  ASSERT_TRUE((*sse)->read_until("\r\n\r\n", Clock::now() + Millis(5000)));
+  Result<api::FeedPage> polled = Status(common::Code::kInternal, "not run");
+  int64_t poll_ms = 0;
+  auto poller_client = cluster_->client(f, Millis(20000));
+  std::thread poller([&] {
+    api::FeedRequest r;
+    r.since = 999999;
+    r.block_seconds = 30;
+    auto t = Clock::now();
+    polled = poller_client->get_feed(r);
+    poll_ms = ms_since(t);
+  });
+  bool parked = false;
+  for (auto deadline = Clock::now() + Millis(5000); !parked && Clock::now() < deadline;) {
+    auto w = metric_value(*cluster_, f, "changeagent_http_longpoll_waiters");
+    parked = w && *w >= 2;  // the stream and the long-poll
+    if (!parked) std::this_thread::sleep_for(Millis(5));
+  }
+  auto t0 = Clock::now();
+  auto e = cluster_->terminate(f, Millis(5000));
+  int64_t exit_ms = ms_since(t0);
+  poller.join();
+  ASSERT_TRUE(parked);
+  ASSERT_TRUE(ok(e));
+  EXPECT_FALSE(e->signaled);
+  EXPECT_EQ(e->code, 0);
+  EXPECT_LT(exit_ms, 2000) << "open long-polls held the exit for " << exit_ms << " ms";
+  EXPECT_LT(poll_ms, 5000) << "the long-poll was not answered at shutdown";
+  // The stream ends (EOF) rather than hanging.
+  auto end = Clock::now() + Millis(3000);
+  Status st = Status::ok();
+  while (st.is_ok() || st.code() == common::Code::kTimeout) {
+    if (Clock::now() >= end) break;
+    st = (*sse)->read_some(end);
+  }
+  EXPECT_EQ(st.code(), common::Code::kUnavailable)
+      << "the SSE stream stayed open: " << st.to_string();
+}
+
 TEST_F(FailoverTest, StoppedLeaderIsReplacedAndRejoinsAfterSigcont) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto w = writer("stop");
