@@ -51,6 +51,12 @@ run: build
 bench: build
 	tools/run-benchmarks.sh $(BUILD_DIR)
 
+# changeagent vs etcd side by side (issue 11): installs etcd-server if
+# missing, at most ~15 minutes. Extra flags: make bench-compare BENCH_ARGS=--seconds=3
+.PHONY: bench-compare
+bench-compare: build
+	tools/bench-compare.sh $(BUILD_DIR) $(BENCH_ARGS)
+
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 

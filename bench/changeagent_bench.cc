@@ -36,7 +36,8 @@
 namespace cabench {
 namespace {
 
-void on_signal(int) {
+void on_signal(int sig) {
+  g_stop_signal = sig;
   g_stop = true;
 }
 
@@ -76,8 +77,9 @@ const char kHelp[] =
     "  --preload-threads=N        (default 4)\n"
     "  --page-limit=N             changes per read page (default 1000)\n"
     "  --failover-trials=N        (default 5)\n"
-    "  --failover-timeout-ms=N    failover writer abandons a write after this (default 200)\n"
-    "  --stream-seconds-max=S     the SSE read stops after S seconds (default 30)\n";
+    "  --failover-timeout-ms=N    failover writer abandons a write after this (default 100)\n"
+    "  --stream-seconds-max=S     the SSE read stops after S seconds (default 30)\n"
+    "  --read-seconds-max=S       the paged read stops after S seconds (default 120)\n";
 
 // --key=value or --key value; bare booleans.
 Status parse_flags(int argc, char** argv, Options& o) {
@@ -144,6 +146,8 @@ Status parse_flags(int argc, char** argv, Options& o) {
         o.preload_threads = static_cast<uint32_t>(std::stoul(v));
       } else if (k == "page-limit") {
         o.page_limit = static_cast<uint32_t>(std::stoul(v));
+      } else if (k == "read-seconds-max") {
+        o.read_seconds_max = std::stod(v);
       } else if (k == "stream-seconds-max") {
         o.stream_seconds_max = std::stod(v);
       } else if (k == "failover-timeout-ms") {
@@ -209,6 +213,19 @@ std::vector<SystemResults> run_all(const std::vector<std::string>& names, const 
       }
     }
   }
+  // Failover before catch-up: restarted members then catch up on a small
+  // log, not on the preloaded million changes.
+  if (wants(o.loads, "failover") && o.failover_trials > 0) {
+    for (size_t k = 0; k < sys.size(); k++) {
+      if (!live(k)) continue;
+      auto f = run_failover(*sys[k], o);
+      if (!f.is_ok()) {
+        fail(k, "failover", f.status());
+        continue;
+      }
+      rs[k].failover = *f;
+    }
+  }
   if (wants(o.loads, "catchup")) {
     for (size_t k = 0; k < sys.size(); k++) {
       if (!live(k)) continue;
@@ -223,17 +240,6 @@ std::vector<SystemResults> run_all(const std::vector<std::string>& names, const 
                    rs[k].name.c_str(), c->preload_per_second, c->paged_per_second,
                    c->stream_per_second);
       rs[k].catchup = *c;
-    }
-  }
-  if (wants(o.loads, "failover") && o.failover_trials > 0) {
-    for (size_t k = 0; k < sys.size(); k++) {
-      if (!live(k)) continue;
-      auto f = run_failover(*sys[k], o);
-      if (!f.is_ok()) {
-        fail(k, "failover", f.status());
-        continue;
-      }
-      rs[k].failover = *f;
     }
   }
   for (auto& x : sys) x->stop_all();

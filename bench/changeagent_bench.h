@@ -32,6 +32,7 @@ using common::Status;
 
 // Set by SIGINT/SIGTERM; every loop of the bench checks it.
 extern std::atomic<bool> g_stop;
+extern std::atomic<int> g_stop_signal;  // the signal that set g_stop
 
 struct Options {
   std::vector<std::string> systems{"changeagent", "etcd"};
@@ -61,9 +62,12 @@ struct Options {
   // (on the next member if the connection is gone), as a latency-minded
   // client would; without it a write forwarded to a dead leader waits for
   // the server's request timeout (etcd: about 5 s).
-  uint32_t failover_timeout_ms = 200;
+  uint32_t failover_timeout_ms = 100;
   // The SSE read stops after this long and reports the rate so far.
   double stream_seconds_max = 30;
+  // The paged read stops after this long and reports the rate so far
+  // (etcd 3.4 pages of a 1M-key range cost O(keys left), see BENCHMARKS.md).
+  double read_seconds_max = 120;
   double ready_max_seconds = 60;          // a cluster must elect and answer by then
   double catchup_wait_max_seconds = 120;  // a restarted member must catch up by then
 };

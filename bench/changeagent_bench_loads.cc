@@ -224,7 +224,8 @@ Result<CatchupResult> run_catchup(System& sys, const Options& o) {
   double cpu0 = process_cpu_seconds();
   double server0 = sys.member_cpu_seconds(reader);
   t0 = Clock::now();
-  while (!g_stop && r.changes < o.catchup_changes && Clock::now() < deadline) {
+  auto read_stop = std::min(deadline, t0 + seconds_to(o.read_seconds_max));
+  while (!g_stop && r.changes < o.catchup_changes && Clock::now() < read_stop) {
     auto page = sys.read_page(**rc, since_id, after_key, o.page_limit);
     if (!page.is_ok()) return page.status();
     r.changes += page->count;

@@ -23,6 +23,7 @@
 namespace cabench {
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};
 
 namespace {
 

@@ -177,12 +177,13 @@ std::string catchup_table(const Options& o, const SystemResults* ca, const Syste
       get(b, &CatchupResult::preload_per_second));
   row(fmt("paged read, limit %u (changes/s)", o.page_limit).c_str(),
       get(a, &CatchupResult::paged_per_second), get(b, &CatchupResult::paged_per_second));
-  row("  changes read", a ? std::optional<double>(a->changes) : std::nullopt,
+  row(fmt("  changes read (stops at %g s)", o.read_seconds_max).c_str(),
+      a ? std::optional<double>(a->changes) : std::nullopt,
       b ? std::optional<double>(b->changes) : std::nullopt);
   s += fmt("%-34s %14s %14s\n", "  CPU cores bench / read member",
            a ? fmt("%.2f / %.2f", a->paged_client_cpu, a->paged_server_cpu).c_str() : "-",
            b ? fmt("%.2f / %.2f", b->paged_client_cpu, b->paged_server_cpu).c_str() : "-");
-  s += fmt("%-34s %14s %14s\n", "SSE stream (changes/s)",
+  s += fmt("%-34s %14s %14s\n", fmt("SSE stream (changes/s, %g s)", o.stream_seconds_max).c_str(),
            a && a->stream_seconds > 0 ? fmt("%.0f", a->stream_per_second).c_str() : "-", "n/a");
   if (a && b && b->paged_per_second > 0) {
     ratios["catchup_paged_per_second"] = a->paged_per_second / b->paged_per_second;
@@ -269,6 +270,12 @@ std::string format_report(const Options& o, const std::vector<SystemResults>& rs
       fmt("changeagent_bench  %s  host %s, %u cores; 3 members per system on "
           "loopback, data under %s\n",
           now_utc().c_str(), hostname().c_str(), cores, o.data_parent.c_str());
+  if (g_stop) {
+    s +=
+        fmt("INTERRUPTED by signal %d: the figures below are partial, and errors after the "
+            "signal are its consequence\n",
+            g_stop_signal.load());
+  }
   for (const auto& r : rs) {
     s += fmt("%-12s %s\n", r.name.c_str(), r.interface.c_str());
     s += fmt("%-12s %s\n", "", r.settings.c_str());
@@ -285,6 +292,8 @@ std::string format_report(const Options& o, const std::vector<SystemResults>& rs
                                 {"page_limit", o.page_limit},
                                 {"failover_trials", o.failover_trials},
                                 {"failover_timeout_ms", o.failover_timeout_ms},
+                                {"read_seconds_max", o.read_seconds_max},
+                                {"stream_seconds_max", o.stream_seconds_max},
                                 {"data_parent", o.data_parent}};
   json::object systems;
   for (const auto& r : rs) systems[r.name] = system_json(r);
