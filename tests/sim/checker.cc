@@ -128,14 +128,14 @@ void Checker::on_apply(SimNode& n, const Entry& e) {
   if (i > committed_.size() + 1) {
     // Gaps happen only when an index is first applied through a snapshot
     // install elsewhere; fill with unknowns to keep the vector dense.
-    committed_.resize(i - 1, Committed{Term(), raftlog::EntryType::kNormal, "\x01?"});
+    committed_.resize(i - 1, Committed{Term(), raftlog::EntryType::kNormal, "\x01?", 0, {}});
   }
   if (i == committed_.size() + 1) {
-    committed_.push_back(Committed{e.term, e.type, e.data});
+    committed_.push_back(Committed{e.term, e.type, e.data, 0, {}});
   } else {
     Committed& c = committed_[i - 1];
     if (c.data == "\x01?") {
-      c = Committed{e.term, e.type, e.data};
+      c = Committed{e.term, e.type, e.data, 0, {}};
     } else if (c.term != e.term || c.type != e.type || c.data != e.data) {
       return fail("state-machine safety: " + n_(n.id()) + " applies at " + s_(i) + " term " +
                   s_(e.term.value()) + " '" + e.data.substr(0, 16) + "' but it was term " +
@@ -152,7 +152,32 @@ void Checker::on_apply(SimNode& n, const Entry& e) {
   }
 }
 
+void Checker::on_applied(SimNode& n, const Entry& e, const SimApplied& a) {
+  if (failed()) return;
+  size_t i = e.index.value();
+  if (a.malformed) return fail(n_(n.id()) + " applies undecodable client data at " + s_(i));
+  CA_ASSERT(i >= 1 && i <= committed_.size());  // on_apply recorded it
+  Committed& c = committed_[i - 1];
+  uint64_t h = n.sm().hash();
+  if (c.hashed_by == raftlog::kNoNode) {
+    c.sm_hash = h;
+    c.hashed_by = n.id();
+  } else if (c.sm_hash != h) {
+    return fail("state views diverged: " + n_(n.id()) + " after applying " + s_(i) +
+                " differs from " + n_(c.hashed_by) + " (outcome or rows written)");
+  }
+  if (auto bad = kv_.on_applied(n_(n.id()), n.sm().view(), i, a)) return fail(*bad);
+}
+
 void Checker::on_snapshot_installed(NodeId id, const SimStateMachine& sm) {
+  size_t at = sm.applied().value();
+  if (at >= 1 && at <= committed_.size()) {
+    const Committed& c = committed_[at - 1];
+    if (c.hashed_by != raftlog::kNoNode && c.sm_hash != sm.hash()) {
+      return fail(n_(id) + " installed a snapshot at " + s_(at) + " whose state differs from " +
+                  n_(c.hashed_by) + "'s after applying " + s_(at));
+    }
+  }
   // Rare: compare the whole installed state with what is known committed.
   for (const auto& [index, cid] : acked_) {
     if (index <= sm.applied() && sm.id_at(index) != cid) {
@@ -203,6 +228,9 @@ void Checker::final_check(const std::map<NodeId, const SimStateMachine*>& member
     }
     first = sm;
   }
+  std::map<std::string, const state::StateView*> views;
+  for (const auto& [id, sm] : members) views[n_(id)] = &sm->view();
+  if (auto bad = kv_.final_check(views)) return fail(*bad);
 }
 
 }  // namespace raftsim

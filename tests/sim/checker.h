@@ -13,7 +13,12 @@
 //    and vote are durable; a restart must boot with them;
 //  - linearizable reads: a ReadState is at least the highest commit any
 //    live node knew when the read was issued;
-//  - no acknowledged write lost (final_check after convergence).
+//  - no acknowledged write lost (final_check after convergence);
+//  - state views agree: the first apply of an index fixes the state
+//    machine's rolling hash after it (entry plus outcome plus rows
+//    written); every other apply, and every snapshot installed there, must
+//    match it;
+//  - the KV checks of kv_checker.h (CAS chains, increments, leases).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include "raftlog/raft.h"
+#include "tests/sim/kv_checker.h"
 #include "tests/sim/state_machine.h"
 
 namespace raftsim {
@@ -46,15 +52,18 @@ class Checker {
   void on_ready(SimNode& n, const raftlog::Ready& rd);
   void on_sent_after_persist(NodeId from, const Message& m);
   void on_boot(NodeId id, const raftlog::Boot& boot);
-  void on_apply(SimNode& n, const raftlog::Entry& e);
+  void on_apply(SimNode& n, const raftlog::Entry& e);  // before the state machine applies e
+  void on_applied(SimNode& n, const raftlog::Entry& e, const SimApplied& a);  // after
   void on_snapshot_installed(NodeId id, const SimStateMachine& sm);
   void on_proposed(NodeId id, uint64_t incarnation, Index last, const std::vector<uint64_t>& ids);
   void on_read_issued(const std::string& ctx, Index floor);
   void on_read_state(NodeId id, const raftlog::ReadState& rs);
 
   // Every acknowledged payload is at its index in each given state machine,
-  // and equal applied indexes have equal hashes.
+  // equal applied indexes have equal hashes, and the KV final check holds.
   void final_check(const std::map<NodeId, const SimStateMachine*>& members);
+
+  KvChecker& kv() { return kv_; }
 
   size_t acked_count() const { return acked_.size(); }
   Index committed_max() const { return Index(committed_.size()); }
@@ -65,6 +74,8 @@ class Checker {
     raftlog::Term term;
     raftlog::EntryType type;
     std::string data;
+    uint64_t sm_hash = 0;  // state machine hash after applying it...
+    NodeId hashed_by;      // ...first computed by this node (kNoNode: not yet)
   };
   struct Pending {
     uint64_t incarnation;
@@ -84,6 +95,7 @@ class Checker {
   std::map<uint64_t, Index> acked_ids_;
   std::map<NodeId, Promise> promised_;
   std::map<std::string, Index> reads_;  // ctx -> floor
+  KvChecker kv_;
 };
 
 }  // namespace raftsim

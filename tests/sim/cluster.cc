@@ -268,6 +268,26 @@ Result<Index> Cluster::propose(NodeId at, const std::vector<uint64_t>& client_id
   return r;
 }
 
+Result<Index> Cluster::propose_kv(NodeId at, uint64_t client_id, const state::Command& cmd) {
+  SimNode& n = node(at);
+  if (!n.alive()) return down(at);
+  auto r = n.core().propose({encode_kv(client_id, cmd)});
+  if (r.is_ok()) checker_.on_proposed(at, n.incarnation(), *r, {client_id});
+  after_input(n);
+  n.pump(*this);
+  return r;
+}
+
+void Cluster::applied(SimNode& n, const raftlog::Entry& e, const SimApplied& a) {
+  checker_.on_applied(n, e, a);
+  if (listener_ != nullptr && !failed()) listener_->on_applied(n.id(), n.incarnation(), e.index, a);
+}
+
+void Cluster::read_state(SimNode& n, const raftlog::ReadState& rs) {
+  checker_.on_read_state(n.id(), rs);
+  if (listener_ != nullptr && !failed()) listener_->on_read_state(n.id(), n.incarnation(), rs);
+}
+
 Result<Index> Cluster::propose_membership(NodeId at, const Membership& next) {
   SimNode& n = node(at);
   if (!n.alive()) return down(at);

@@ -37,7 +37,23 @@ struct ClusterOptions {
   // Deliberate driver bug: send messages_after_persist and apply before the
   // fsync completes, so a crash can lose what was promised.
   bool ack_before_sync = false;
+  // Deliberate application bug: node 1 does not apply CAS commands (KV
+  // entries with compares) at indexes divisible by 7, yet reports them
+  // applied.
+  bool kv_apply_skip = false;
   bool verbose = false;
+};
+
+// Told what nodes apply and which reads they answer; the KV workload's
+// clients learn their outcomes this way. Calls come from inside a node's
+// Ready handling, so a listener must not give the cluster input directly:
+// it schedules its next request with Cluster::at().
+class ClientListener {
+ public:
+  virtual ~ClientListener() = default;
+  virtual void on_applied(NodeId node, uint64_t incarnation, raftlog::Index index,
+                          const SimApplied& a) = 0;
+  virtual void on_read_state(NodeId node, uint64_t incarnation, const raftlog::ReadState& rs) = 0;
 };
 
 class Cluster {
@@ -71,13 +87,20 @@ class Cluster {
 
   // Inputs from clients and operators (checked like any other input).
   raftlog::Result<raftlog::Index> propose(NodeId at, const std::vector<uint64_t>& client_ids);
+  // One KV command as one entry (kv_command.h encoding).
+  raftlog::Result<raftlog::Index> propose_kv(NodeId at, uint64_t client_id,
+                                             const state::Command& cmd);
   raftlog::Result<raftlog::Index> propose_membership(NodeId at, const raftlog::Membership& next);
   raftlog::Status read_index(NodeId at, const std::string& ctx);
   raftlog::Status transfer_leadership(NodeId at, NodeId target);
   void campaign(NodeId at);
   uint64_t next_client_id() { return ++last_client_id_; }
 
+  void set_listener(ClientListener* l) { listener_ = l; }
+
   // Driver side, used by SimNode.
+  void applied(SimNode& n, const raftlog::Entry& e, const SimApplied& a);
+  void read_state(SimNode& n, const raftlog::ReadState& rs);
   void send(SimNode& from, raftlog::Message m);
   void schedule_persisted(SimNode& n, uint64_t delay_us);
   // Checks after any input to n (also used by SimNode after ready/advance).
@@ -87,6 +110,10 @@ class Cluster {
   bool verbose() const { return opts_.verbose; }
 
   uint64_t events_processed() const { return events_; }
+  // Snapshots a node could not take for want of a configuration at their
+  // index (FINDINGS.md #6).
+  void note_snapshot_without_config() { snapshots_without_config_++; }
+  uint64_t snapshots_without_config() const { return snapshots_without_config_; }
 
  private:
   enum class Kind : uint8_t { kTick, kDeliver, kPersisted, kSnapshotReport, kAction };
@@ -112,9 +139,11 @@ class Cluster {
   uint64_t seq_ = 0;
   uint64_t events_ = 0;
   uint64_t last_client_id_ = 0;
+  uint64_t snapshots_without_config_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, Event> queue_;  // (time, seq)
   std::map<NodeId, std::unique_ptr<SimNode>> nodes_;
   std::map<NodeId, bool> started_;
+  ClientListener* listener_ = nullptr;  // not owned; may be null
 };
 
 }  // namespace raftsim

@@ -17,6 +17,8 @@ const char* bug_name(Bug b) {
       return "vote-ignores-log";
     case Bug::kAckBeforeSync:
       return "ack-before-sync";
+    case Bug::kKvApplySkip:
+      return "kv-apply-skip";
   }
   return "?";
 }
@@ -46,6 +48,7 @@ Plan make_plan(const RunConfig& rc) {
   c.faults.delay_min_us = r.between(200, 2'000);
   c.faults.delay_max_us = c.faults.delay_min_us + r.between(500, 30'000);
   c.ack_before_sync = rc.bug == Bug::kAckBeforeSync;
+  c.kv_apply_skip = rc.bug == Bug::kKvApplySkip;
   c.verbose = rc.verbose;
   raftlog::Config& k = c.core;
   k.election_timeout_ticks = kElectionTicks;
@@ -78,6 +81,13 @@ Plan make_plan(const RunConfig& rc) {
     f.crash_weight = 4;
     f.crash_all_weight = 4;
   }
+  // Drawn last so the knobs above keep their values for old seeds.
+  KvOptions& kv = p.kv;
+  kv.counters = r.between(3, 5);
+  kv.clients = r.between(1, 4);
+  kv.think_us_max = r.between(5'000, 40'000);
+  kv.read_index_p = r.real(0, 0.5);
+  kv.misc_gap_us_max = r.chance(0.7) ? r.between(100'000, 400'000) : 0;
   p.safety_us = static_cast<uint64_t>(static_cast<double>(kSafetyUs) * rc.duration_scale);
   p.liveness_budget_us = kLivenessBudgetUs;
   return p;
@@ -86,21 +96,23 @@ Plan make_plan(const RunConfig& rc) {
 std::string describe(const Plan& p) {
   const ClusterOptions& c = p.cluster;
   const raftlog::Config& k = c.core;
-  char buf[768];
+  char buf[1024];
   std::snprintf(
       buf, sizeof buf,
       "voters=%d spares=%d tick=%luus fsync=[%lu,%lu]us drop=%.3f dup=%.3f delay=[%lu,%lu]us "
       "heartbeat=%u election=%u msg_bytes_max=%lu inflight=%u uncommitted_max=%lu "
       "snapshot_every=%lu trailing=%lu propose_gap<=%luus batch<=%lu read_gap<=%luus "
       "membership_gap<=%luus transfer_gap<=%luus voters=[%zu,%zu] fault_gap<=%luus "
-      "crash_all=%u safety=%luus liveness_budget=%luus",
+      "crash_all=%u safety=%luus liveness_budget=%luus counters=%lu kv_clients=%lu "
+      "kv_think<=%luus read_index_p=%.2f kv_misc_gap<=%luus",
       c.voters, c.spares, c.tick_us, c.fsync_min_us, c.fsync_max_us, c.faults.drop_p,
       c.faults.dup_p, c.faults.delay_min_us, c.faults.delay_max_us, k.heartbeat_ticks,
       k.election_timeout_ticks, k.msg_bytes_max, k.inflight_appends_max, k.uncommitted_bytes_max,
       k.snapshot_interval_entries, k.snapshot_trailing_entries, p.workload.propose_gap_us_max,
       p.workload.propose_batch_max, p.workload.read_gap_us_max, p.workload.membership_gap_us_max,
       p.workload.transfer_gap_us_max, p.workload.voters_min, p.workload.voters_max,
-      p.faults.gap_us_max, p.faults.crash_all_weight, p.safety_us, p.liveness_budget_us);
+      p.faults.gap_us_max, p.faults.crash_all_weight, p.safety_us, p.liveness_budget_us,
+      p.kv.counters, p.kv.clients, p.kv.think_us_max, p.kv.read_index_p, p.kv.misc_gap_us_max);
   return buf;
 }
 
@@ -151,8 +163,10 @@ std::string describe_nodes(Cluster& c) {
 namespace {
 
 // Phase 2. Returns an empty string when the cluster converged.
-std::string liveness_phase(Cluster& c, const Plan& p) {
+std::string liveness_phase(Cluster& c, const Plan& p, KvWorkload& kv) {
   c.trace("=== liveness phase: heal, restart, no faults ===");
+  // Counter clients stop; increments still waiting count as unknown.
+  kv.close();
   c.network().heal();
   NetworkFaults perfect;
   perfect.delay_min_us = 1'000;
@@ -208,16 +222,21 @@ RunResult run_seed(const RunConfig& rc) {
   if (rc.verbose) std::printf("plan: %s\n", describe(p).c_str());
   Cluster c(p.cluster);
   Workload w(c, p.workload);
+  KvWorkload kv(c, p.kv);
   Nemesis n(c, p.faults);
   w.start(p.safety_us);
+  kv.start(p.safety_us);
   n.start(p.safety_us);
   c.run_for(p.safety_us);
   RunResult res;
   std::string stuck;
-  if (!c.failed()) stuck = liveness_phase(c, p);
+  if (!c.failed()) stuck = liveness_phase(c, p, kv);
   res.virtual_us = c.now_us();
   res.events = c.events_processed();
   res.acked = c.checker().acked_count();
+  res.increments_acked = c.checker().kv().acked_increments();
+  res.increments = c.checker().kv().chain_links();
+  res.snapshots_without_config = c.snapshots_without_config();
   if (c.failed()) {
     res.outcome = Outcome::kSafety;
     res.what = c.checker().violation();

@@ -7,7 +7,7 @@
 //     commit, everything applied); then leadership must stay put while the
 //     removed nodes keep running, and no acknowledged write may be missing.
 // The seed picks everything: cluster knobs, network and disk faults,
-// workload rates, fault schedule.
+// workload rates (plain payloads, KV counters, leases), fault schedule.
 #pragma once
 
 #include <cstdint>
@@ -15,11 +15,12 @@
 
 #include "tests/sim/cluster.h"
 #include "tests/sim/faults.h"
+#include "tests/sim/kv_workload.h"
 #include "tests/sim/workload.h"
 
 namespace raftsim {
 
-enum class Bug { kNone, kVoteIgnoresLog, kAckBeforeSync };
+enum class Bug { kNone, kVoteIgnoresLog, kAckBeforeSync, kKvApplySkip };
 const char* bug_name(Bug b);
 
 struct RunConfig {
@@ -34,6 +35,7 @@ struct RunConfig {
 struct Plan {
   ClusterOptions cluster;
   WorkloadOptions workload;
+  KvOptions kv;
   FaultOptions faults;
   uint64_t safety_us = 0;
   uint64_t liveness_budget_us = 0;
@@ -50,6 +52,9 @@ struct RunResult {
   uint64_t virtual_us = 0;
   uint64_t events = 0;
   size_t acked = 0;
+  uint64_t increments_acked = 0;          // CAS increments clients saw applied
+  uint64_t increments = 0;                // successful CAS writes in the log
+  uint64_t snapshots_without_config = 0;  // FINDINGS.md #6
 };
 
 RunResult run_seed(const RunConfig& rc);
