@@ -21,12 +21,23 @@ class FailoverTest : public ClusterTest {
     }
     return std::make_unique<Writer>(endpoints, name, Millis(3000));
   }
+  // A writer that talks to node i only: through a follower, every write is
+  // forwarded to the leader, also while the leader dies.
+  std::unique_ptr<Writer> pinned_writer(size_t i) {
+    return std::make_unique<Writer>(std::vector<std::string>{cluster_->node(i).client_address()},
+                                    "pin-" + cluster_->node(i).name, Millis(3000));
+  }
 };
 
 TEST_F(FailoverTest, LeaderKill9NewLeaderAndNoAcknowledgedChangeLost) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto w = writer("kill9");
   w->start();
+  std::vector<std::unique_ptr<Writer>> pinned;
+  for (size_t i = 0; i < cluster_->size(); i++) {
+    pinned.push_back(pinned_writer(i));
+    pinned.back()->start();
+  }
   ASSERT_TRUE(w->wait_acked(50, kAckTimeout)) << w->acked_count() << " acked";
   // Three rounds: each kills the leader of the moment, then brings it back.
   for (int round = 0; round < 3; round++) {
@@ -52,9 +63,16 @@ TEST_F(FailoverTest, LeaderKill9NewLeaderAndNoAcknowledgedChangeLost) {
     ASSERT_TRUE(w->wait_acked(w->acked_count() + 20, kAckTimeout)) << w->acked_count();
   }
   w->stop();
+  for (auto& p : pinned) p->stop();
   ASSERT_TRUE(ok(cluster_->wait_converged(kConvergeTimeout, w->acked().back().id)));
   EXPECT_TRUE(feeds_hold_acked(*cluster_, w->name(), w->acked()));
-  std::cerr << "[ info ] " << w->acked_count() << " acked, " << w->failures() << " failed posts\n";
+  std::cerr << "[ info ] " << w->acked_count() << " acked, " << w->failures() << " failed posts";
+  for (auto& p : pinned) {
+    EXPECT_GT(p->acked_count(), 0u) << p->name();
+    EXPECT_TRUE(feeds_hold_acked(*cluster_, p->name(), p->acked())) << p->name();
+    std::cerr << "; " << p->name() << " " << p->acked_count() << "/" << p->failures();
+  }
+  std::cerr << "\n";
 }
 
 TEST_F(FailoverTest, RestartedFollowerCatchesUp) {
