@@ -89,6 +89,18 @@ ApplyResult StateView::apply(uint64_t index, const Command& cmd, std::vector<Row
     rows->push_back(Row{failed_row(index), std::string()});
     return res;
   };
+  // Every check first, then every mutation: a command that fails changes
+  // nothing at all (not even its lease part).
+  if (cmd.lease_revoke != 0 && leases_.count(cmd.lease_revoke) == 0) {
+    return fail(Outcome::kUnknownLease);
+  }
+  if (!check(cmd.compares, &res.current)) return fail(Outcome::kCompareFailed);
+  for (const auto& op : cmd.ops) {
+    bool granted_here = cmd.lease_grant_ttl_seconds && op.lease == index;
+    if (!op.del && op.lease != 0 && leases_.count(op.lease) == 0 && !granted_here) {
+      return fail(Outcome::kUnknownLease);
+    }
+  }
   if (cmd.lease_grant_ttl_seconds) {
     leases_[index] = LeaseRecord{*cmd.lease_grant_ttl_seconds, {}};
     std::string v;
@@ -96,21 +108,13 @@ ApplyResult StateView::apply(uint64_t index, const Command& cmd, std::vector<Row
     rows->push_back(Row{lease_row(index), v});
   }
   if (cmd.lease_revoke != 0) {
-    auto it = leases_.find(cmd.lease_revoke);
-    if (it == leases_.end()) return fail(Outcome::kUnknownLease);
-    std::set<std::string> keys = it->second.keys;
+    std::set<std::string> keys = leases_[cmd.lease_revoke].keys;
     for (const auto& k : keys) {
       erase(k, rows);
       res.revoked_keys.push_back(k);
     }
     leases_.erase(cmd.lease_revoke);
     rows->push_back(Row{lease_row(cmd.lease_revoke), std::nullopt});
-  }
-  if (!check(cmd.compares, &res.current)) return fail(Outcome::kCompareFailed);
-  for (const auto& op : cmd.ops) {
-    if (!op.del && op.lease != 0 && leases_.count(op.lease) == 0) {
-      return fail(Outcome::kUnknownLease);
-    }
   }
   for (const auto& op : cmd.ops) {
     if (op.del) {

@@ -276,7 +276,7 @@ TEST(Scenario, CasCountersAcrossLeaderCrash) {
 // checks the compares, so a guarded revoke whose compare fails still
 // revokes the lease and deletes its keys. Disabled until state/ is fixed:
 //   sim_scenarios_test --gtest_also_run_disabled_tests --gtest_filter='*GuardedLease*'
-TEST(Scenario, DISABLED_GuardedLeaseRevokeWithFailedCompareChangesNothing) {
+TEST(Scenario, GuardedLeaseRevokeWithFailedCompareChangesNothing) {
   Cluster c(quiet(3));
   NodeId l = wait_leader(c);
   state::Command grant;

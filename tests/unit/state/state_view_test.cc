@@ -80,6 +80,17 @@ TEST(StateViewTest, Table) {
         {3, put("a", "2"), Outcome::kApplied},
         {4, revoke(1), Outcome::kApplied}},
        {{"a", {"2", 3}}}},
+      {"8: a revoke guarded by a failing compare changes nothing",
+       {{1, grant(10), Outcome::kApplied},
+        {2, put("a", "1", 1), Outcome::kApplied},
+        {3,
+         [] {
+           Command c = revoke(1);
+           c.compares.push_back(Compare{"a", 99});
+           return c;
+         }(),
+         Outcome::kCompareFailed}},
+       {{"a", {"1", 2}}}},
   };
   for (const auto& c : cases) {
     StateView v;
