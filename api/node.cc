@@ -50,6 +50,7 @@ std::string encode_member_address(const MemberAddress& a) {
   o["name"] = a.name;
   o["peer"] = a.peer;
   o["client"] = a.client;
+  if (a.auto_promote) o["promote"] = true;
   return json::serialize(o);
 }
 
@@ -68,6 +69,8 @@ MemberAddress decode_member_address(const std::string& s) {
   a.name = get("name");
   a.peer = get("peer");
   a.client = get("client");
+  auto* promote = v.as_object().if_contains("promote");
+  a.auto_promote = promote && promote->is_bool() && promote->as_bool();
   return a;
 }
 
@@ -242,6 +245,7 @@ void Node::Impl::on_tick() {
   auto now = Clock::now();
   expire_deadlines(now);
   tick_leases(now);
+  tick_membership(now);
   schedule_ready();
 }
 
@@ -389,6 +393,7 @@ void Node::Impl::on_soft_state(const raftlog::SoftState& s) {
     }
   }
   soft = s;
+  finish_transfers(Clock::now());
   if (s.leader != raftlog::kNoNode) retry_waiting_for_leader();
 }
 

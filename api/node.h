@@ -92,6 +92,11 @@ class Node final : public Service {
   void lease_keepalive(uint64_t id, LeaseDone done) override;
   void lease_revoke(uint64_t id, std::function<void(Status)> done) override;
   void lease_get(uint64_t id, LeaseDone done) override;
+  void add_member(MemberRequest req, std::function<void(Result<MemberView>)> done) override;
+  void remove_member(uint64_t id, bool force, std::function<void(Status)> done) override;
+  void promote_member(uint64_t id, std::function<void(Status)> done) override;
+  void update_member(uint64_t id, std::string peer_url, std::function<void(Status)> done) override;
+  void transfer_leadership(uint64_t id, std::function<void(Status)> done) override;
   ClusterView cluster() override;
   RaftDiagnostics diagnostics() override;
   HealthView health() override;

@@ -70,6 +70,7 @@ struct MemberAddress {
   std::string name;
   std::string peer;
   std::string client;
+  bool auto_promote = false;  // a learner the leader promotes once caught up
 };
 std::string encode_member_address(const MemberAddress& a);
 MemberAddress decode_member_address(const std::string& s);
@@ -121,6 +122,14 @@ struct Node::Impl {
   std::map<uint64_t, LeaseWait> lease_requests;  // forwarded to the leader
   uint64_t next_lease_request = 1;
 
+  // Membership: a leadership transfer someone waits for.
+  struct TransferWait {
+    NodeId target;
+    std::function<void(Status)> done;
+    Clock::time_point deadline;
+  };
+  std::vector<TransferWait> transfers;
+
   // Reads.
   std::multimap<Index, Waiter> waiters;  // wake when applied > key
   std::map<std::string, PendingRead> reads;
@@ -167,6 +176,13 @@ struct Node::Impl {
   void note_stamps(const std::vector<raftlog::Entry>& ents);
   void record_spec(const changeagent::peer::Change& c, Index at);
   bool precheck(const changeagent::peer::Change& c, std::vector<TxnCompare>* current) const;
+
+  // node_members.cc
+  Status propose_config(raftlog::Membership next, OnApplied on_applied,
+                        std::function<void(Status)> on_error);
+  Status check_leader() const;
+  void tick_membership(Clock::time_point now);
+  void finish_transfers(Clock::time_point now);
 
   // node_kv.cc
   Status load_state();

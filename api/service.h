@@ -134,6 +134,13 @@ struct MemberView {
   bool learner = false;
 };
 
+struct MemberRequest {
+  std::string name;        // unique in the cluster; the node id derives from it
+  std::string peer_url;    // host:port the others dial
+  std::string client_url;  // advertised HTTP URL (may be empty)
+  bool auto_promote = true;  // false: stays a learner (a read-only replica)
+};
+
 struct ClusterView {
   std::string cluster_id;  // 16 hex digits
   uint64_t leader_id = 0;  // 0 = no leader known
@@ -218,6 +225,29 @@ class Service {
   // Revokes it and deletes its keys, through the log; kNotFound if unknown.
   virtual void lease_revoke(uint64_t id, std::function<void(Status)> done) { done(unsupported()); }
   virtual void lease_get(uint64_t id, LeaseDone done) { done(unsupported()); }
+
+  // ---- membership (leader only: elsewhere kNotLeader, which HTTP answers
+  // with 503 so clients fail over to the leader) ----
+  // Adds a member as a learner; with auto_promote it becomes a voter once
+  // caught up. Done when the change is applied here.
+  virtual void add_member(MemberRequest req, std::function<void(Result<MemberView>)> done) {
+    done(unsupported());
+  }
+  // Refuses (kFailedPrecondition) a removal that would leave fewer live
+  // voters than a quorum, unless forced. Removing the leader hands off first.
+  virtual void remove_member(uint64_t id, bool force, std::function<void(Status)> done) {
+    done(unsupported());
+  }
+  virtual void promote_member(uint64_t id, std::function<void(Status)> done) {
+    done(unsupported());
+  }
+  virtual void update_member(uint64_t id, std::string peer_url, std::function<void(Status)> done) {
+    done(unsupported());
+  }
+  // Moves leadership to `id`; done once it moved (kTimeout if it did not).
+  virtual void transfer_leadership(uint64_t id, std::function<void(Status)> done) {
+    done(unsupported());
+  }
 
   virtual ClusterView cluster() = 0;
   virtual RaftDiagnostics diagnostics() = 0;

@@ -9,7 +9,12 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "api/client.h"
 #include "api/http_server.h"
 #include "api/node.h"
 
@@ -65,6 +70,50 @@ std::vector<std::string> yaml_to_args(const std::string& path) {
   return args;
 }
 
+// Asks a member of an existing cluster (any; the client fails over to the
+// leader) to add this node; returns the cluster id and this node's id.
+common::Status join_cluster(const std::string& urls, api::NodeOptions& nopts) {
+  api::ClientOptions co;
+  size_t pos = 0;
+  while (pos <= urls.size()) {
+    size_t comma = urls.find(',', pos);
+    co.endpoints.push_back(
+        urls.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  auto client = api::Client::create(co);
+  if (!client.is_ok()) return client.status();
+  boost::json::object body{
+      {"name", nopts.name}, {"peerURL", nopts.advertise_peer}, {"clientURL", nopts.client_url}};
+  common::Status last;
+  // The leader may be busy with another change; retry briefly.
+  for (int attempt = 0; attempt < 20; attempt++) {
+    auto r = (*client)->request("POST", "/cluster/members", boost::json::serialize(body));
+    if (!r.is_ok()) {
+      last = r.status();
+    } else if (r->status == 201 || r->status == 200) {
+      boost::system::error_code ec;
+      auto v = boost::json::parse(r->body, ec);
+      if (ec || !v.is_object() || !v.as_object().contains("id") ||
+          !v.as_object().contains("clusterId")) {
+        return common::Status(common::Code::kInternal, "unexpected join answer: " + r->body);
+      }
+      nopts.join_node_id = raftlog::NodeId(v.at("id").to_number<uint64_t>());
+      nopts.join_cluster_id =
+          raftlog::ClusterId(std::stoull(std::string(v.at("clusterId").as_string()), nullptr, 16));
+      return common::Status::ok();
+    } else if (r->status == 409 || r->status == 400) {
+      return common::Status(common::Code::kConflict, "the cluster refused the join: " + r->body);
+    } else {
+      last = common::Status(common::Code::kUnavailable,
+                            "join answered " + std::to_string(r->status) + ": " + r->body);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return common::Status(last.code(), "could not join via " + urls + ": " + last.message());
+}
+
 int fail(const std::string& why) {
   std::fprintf(stderr, "changeagent: %s\n", why.c_str());
   return 1;
@@ -87,6 +136,9 @@ int main(int argc, char** argv) {
       "URL clients use (default: from listen-client)")(
       "initial-cluster", po::value<std::string>(),
       "new cluster: name=host:port,... of every initial member, this node included")(
+      "join", po::value<std::string>(),
+      "join an existing cluster through any of these member URLs (comma separated); "
+      "ignored when the data dir already holds a cluster")(
       "initial-cluster-token", po::value<std::string>()->default_value(""),
       "distinguishes clusters that share member names and addresses")(
       "tick-ms", po::value<uint32_t>()->default_value(25), "raft tick in milliseconds")(
@@ -149,6 +201,19 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(console);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] " + nopts.name + ": %v");
   spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+
+  if (vm.count("join")) {
+    if (vm.count("initial-cluster")) return fail("--join and --initial-cluster exclude each other");
+    std::error_code ec;
+    bool has_data = std::filesystem::exists(std::filesystem::path(nopts.data_dir) / "CURRENT", ec);
+    if (!has_data) {
+      if (auto s = join_cluster(vm["join"].as<std::string>(), nopts); !s.is_ok()) {
+        return fail(s.message());
+      }
+      spdlog::info("joined cluster {:016x} as node {:016x}; catching up as a learner",
+                   nopts.join_cluster_id.value(), nopts.join_node_id.value());
+    }
+  }
 
   boost::asio::io_context io(1);
   auto node = api::Node::start(io, nopts);
