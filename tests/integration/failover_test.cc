@@ -120,6 +120,11 @@ TEST_F(FailoverTest, GracefulSigtermOfLeaderMovesLeadershipAndLosesNothing) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto w = writer("term");
   w->start();
+  std::vector<std::unique_ptr<Writer>> pinned;
+  for (size_t f : cluster_->followers(leader_)) {
+    pinned.push_back(pinned_writer(f));
+    pinned.back()->start();
+  }
   ASSERT_TRUE(w->wait_acked(50, kAckTimeout));
   size_t old = leader_;
   auto t0 = Clock::now();
@@ -138,10 +143,15 @@ TEST_F(FailoverTest, GracefulSigtermOfLeaderMovesLeadershipAndLosesNothing) {
   // The handover was a transfer, not an election after a timeout: the log says so.
   EXPECT_NE(cluster_->read_log(old).find("transferring leadership"), std::string::npos);
   ASSERT_TRUE(w->wait_acked(w->acked_count() + 30, kAckTimeout));
+  for (auto& p : pinned) {
+    EXPECT_TRUE(p->wait_acked(p->acked_count() + 20, kAckTimeout)) << p->name();
+  }
   ASSERT_TRUE(ok(cluster_->start(old)));
   w->stop();
+  for (auto& p : pinned) p->stop();
   ASSERT_TRUE(ok(cluster_->wait_converged(kConvergeTimeout, w->acked().back().id)));
   EXPECT_TRUE(feeds_hold_acked(*cluster_, w->name(), w->acked()));
+  for (auto& p : pinned) EXPECT_TRUE(feeds_hold_acked(*cluster_, p->name(), p->acked()));
 }
 
 TEST_F(FailoverTest, SigtermWithOpenLongPollsAndStreamsExitsPromptly) {
@@ -194,6 +204,13 @@ TEST_F(FailoverTest, StoppedLeaderIsReplacedAndRejoinsAfterSigcont) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto w = writer("stop");
   w->start();
+  // Writers pinned to the followers forward every write: their forwards
+  // must move to the new leader while the old one is frozen.
+  std::vector<std::unique_ptr<Writer>> pinned;
+  for (size_t f : cluster_->followers(leader_)) {
+    pinned.push_back(pinned_writer(f));
+    pinned.back()->start();
+  }
   ASSERT_TRUE(w->wait_acked(30, kAckTimeout));
   size_t old = leader_;
   cluster_->sigstop(old);
@@ -201,11 +218,17 @@ TEST_F(FailoverTest, StoppedLeaderIsReplacedAndRejoinsAfterSigcont) {
   ASSERT_TRUE(ok(l));
   EXPECT_NE(*l, old);
   ASSERT_TRUE(w->wait_acked(w->acked_count() + 30, kAckTimeout));
+  for (auto& p : pinned) {
+    EXPECT_TRUE(p->wait_acked(p->acked_count() + 20, kAckTimeout))
+        << p->name() << " made no progress with the old leader frozen";
+  }
   cluster_->sigcont(old);
   ASSERT_TRUE(w->wait_acked(w->acked_count() + 30, kAckTimeout));
   w->stop();
+  for (auto& p : pinned) p->stop();
   ASSERT_TRUE(ok(cluster_->wait_converged(kConvergeTimeout, w->acked().back().id)));
   EXPECT_TRUE(feeds_hold_acked(*cluster_, w->name(), w->acked()));
+  for (auto& p : pinned) EXPECT_TRUE(feeds_hold_acked(*cluster_, p->name(), p->acked()));
 }
 
 }  // namespace
