@@ -53,7 +53,7 @@ asio::awaitable<HttpReply> Router::dispatch_keys(const HttpRequest& req,
                                                  const std::string& encoded_path, const Query& q,
                                                  const Status& qs, std::string_view& route_name) {
   const std::string& m = req.method;
-  if (encoded_path == "/txn" || encoded_path == "/txn/") {
+  if (!encoded_path.starts_with("/keys")) {  // "/txn", however it was spelled
     route_name = "/txn";
     if (m != "POST") co_return method_not_allowed("POST");
     if (!qs.is_ok()) co_return status_reply(qs);

@@ -3,50 +3,31 @@
 //   changectl [--endpoints a,b,c] [-o table|json] <group> <command> [options]
 //     changes post [--tag t]... [--type N] [--no-wait] JSON|-
 //     changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]
-//     changes watch|tail [--since N] [--tag t]...
+//     changes watch|tail [--since N] [--tag t]... [--prefix P]
+//     keys get|put|del|list|watch ...   lease grant|keepalive|revoke|get ...
 //     cluster status | cluster members | health
 //
 // Exit codes for scripts: 0 ok, 1 request failed or server error, 2 usage
-// error, 3 not found. A failure prints one line on stderr.
-#include <boost/program_options.hpp>
+// error, 3 not found, 4 revision mismatch (a compare-and-set lost). A
+// failure prints one line on stderr.
+#include "tools/changectl.h"
+
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <sstream>
 
 #include "api/change_json.h"
-#include "api/client.h"
-#include "tools/changectl_output.h"
 
 namespace po = boost::program_options;
-using changectl::Format;
 
-namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotFound = 3;
-
-struct UsageError {
-  std::string message;
-};
+namespace changectl {
 
 int fail(const common::Status& s) {
   std::cerr << "changectl: " << s.to_string() << "\n";
   return s.code() == common::Code::kNotFound ? kExitNotFound : kExitFailed;
 }
-
-struct Global {
-  std::string endpoints;
-  std::string output = "table";
-  double timeout_seconds = 10;
-  std::string cluster_id;
-  std::string group;
-  std::string command;
-  std::vector<std::string> rest;  // the command's own arguments
-  Format format() const { return output == "json" ? Format::kJson : Format::kTable; }
-};
 
 po::variables_map parse_sub(const std::vector<std::string>& args,
                             const po::options_description& desc,
@@ -57,6 +38,17 @@ po::variables_map parse_sub(const std::vector<std::string>& args,
   return vm;
 }
 
+uint64_t parse_count(const std::string& text, const std::string& what) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    throw UsageError{what + " must be a non-negative integer, not '" + text + "'"};
+  }
+  return v;
+}
+
+namespace {
+
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -65,6 +57,22 @@ std::vector<std::string> split_commas(const std::string& s) {
   }
   return out;
 }
+
+}  // namespace
+
+api::ClientOptions client_options(const Global& g) {
+  api::ClientOptions opts;
+  opts.endpoints = split_commas(g.endpoints);
+  opts.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(g.timeout_seconds * 1000));
+  opts.cluster_id_hex = g.cluster_id;
+  return opts;
+}
+
+}  // namespace changectl
+
+namespace {
+
+using namespace changectl;
 
 int changes_post(api::Client& c, const Global& g) {
   po::options_description desc("changes post");
@@ -123,11 +131,13 @@ int changes_get(api::Client& c, const Global& g) {
 int changes_watch(api::Client& c, const Global& g) {
   po::options_description desc("changes watch");
   desc.add_options()("since", po::value<uint64_t>()->default_value(0), "after this id")(
-      "tag", po::value<std::vector<std::string>>(), "only with this tag (repeat = OR)");
+      "tag", po::value<std::vector<std::string>>(), "only with this tag (repeat = OR)")(
+      "prefix", po::value<std::string>(), "only changes writing a key with this prefix");
   auto vm = parse_sub(g.rest, desc, {});
   api::WatchOptions w;
   w.since = vm["since"].as<uint64_t>();
   if (vm.count("tag")) w.tags = vm["tag"].as<std::vector<std::string>>();
+  if (vm.count("prefix")) w.prefix = vm["prefix"].as<std::string>();
   // Follows forever; ends on a non-transient error or when stdout closes.
   common::Status s = c.watch(w, [&](const api::Change& ch) {
     changectl::print_change_line(std::cout, g.format(), ch);
@@ -142,6 +152,10 @@ int run(api::Client& c, const Global& g) {
     if (g.command == "post") return changes_post(c, g);
     if (g.command == "get") return changes_get(c, g);
     if (g.command == "watch" || g.command == "tail") return changes_watch(c, g);
+  } else if (g.group == "keys") {
+    return run_keys(c, g);
+  } else if (g.group == "lease") {
+    return run_lease(c, g);
   } else if (g.group == "cluster" && g.rest.empty()) {
     if (g.command == "status") {
       auto r = c.cluster();
@@ -169,8 +183,16 @@ const char* kUsage =
     "usage: changectl [--endpoints a,b,c] [-o table|json] <command>\n"
     "  changes post [--tag t]... [--type N] [--no-wait] JSON|-\n"
     "  changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]\n"
-    "  changes watch|tail [--since N] [--tag t]...\n"
-    "  cluster status | cluster members | health\n";
+    "  changes watch|tail [--since N] [--tag t]... [--prefix P]\n"
+    "  keys get KEY [--consistent]\n"
+    "  keys put KEY JSON|- [--if-revision N] [--lease ID]   (--if-revision 0: must not exist)\n"
+    "  keys del KEY [--if-revision N]\n"
+    "  keys list [--prefix P] [--after KEY] [--limit N] [--consistent]\n"
+    "  keys watch PREFIX [--since N]                       (follows until Ctrl-C)\n"
+    "  lease grant TTL_SECONDS | lease get ID | lease revoke ID\n"
+    "  lease keepalive ID [--follow]                       (--follow: until Ctrl-C)\n"
+    "  cluster status | cluster members | health\n"
+    "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 revision mismatch\n";
 
 Global parse_global(int argc, char** argv, po::options_description& desc) {
   Global g;
@@ -211,12 +233,7 @@ int main(int argc, char** argv) {
       std::cout << kUsage << desc;
       return argc > 1 ? kExitOk : kExitUsage;
     }
-    api::ClientOptions opts;
-    opts.endpoints = split_commas(g.endpoints);
-    opts.request_timeout =
-        std::chrono::milliseconds(static_cast<int64_t>(g.timeout_seconds * 1000));
-    opts.cluster_id_hex = g.cluster_id;
-    auto client = api::Client::create(opts);
+    auto client = api::Client::create(client_options(g));
     if (!client.is_ok()) throw UsageError{client.status().message()};
     return run(**client, g);
   } catch (const UsageError& e) {

@@ -1,6 +1,7 @@
 #include "tools/changectl_output.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <ctime>
 
 #include "api/change_json.h"
@@ -121,6 +122,92 @@ void print_members(std::ostream& out, Format f, const std::map<uint64_t, std::st
   std::vector<std::vector<std::string>> rows = {{"ID", "ADDRESS"}};
   for (const auto& [id, addr] : members) rows.push_back({std::to_string(id), addr});
   print_table(out, rows);
+}
+
+namespace {
+
+std::string cut(std::string text) {
+  if (text.size() > kTableDataChars) text = text.substr(0, kTableDataChars - 3) + "...";
+  return text;
+}
+
+const std::vector<std::string> kKeyHeader = {"KEY",     "REVISION", "CREATED",
+                                             "VERSION", "LEASE",    "VALUE"};
+
+std::vector<std::string> key_row(const api::KeyValue& kv) {
+  return {kv.key,
+          std::to_string(kv.mod_revision),
+          std::to_string(kv.create_revision),
+          std::to_string(kv.version),
+          kv.lease ? std::to_string(kv.lease) : "-",
+          cut(kv.value_json)};
+}
+
+}  // namespace
+
+void print_key(std::ostream& out, Format f, const api::KeyValue& kv) {
+  if (f == Format::kJson) {
+    out << api::render_key(kv) << "\n";
+    return;
+  }
+  print_table(out, {kKeyHeader, key_row(kv)});
+}
+
+void print_key_page(std::ostream& out, Format f, const api::KeyPage& page) {
+  if (f == Format::kJson) {
+    out << api::render_key_page(page) << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {kKeyHeader};
+  for (const auto& kv : page.keys) rows.push_back(key_row(kv));
+  print_table(out, rows);
+  if (page.more) out << "(more keys after " << page.keys.back().key << "; use --after)\n";
+}
+
+void print_key_write(std::ostream& out, Format f, const std::string& key, const api::TxnResult& r) {
+  if (f == Format::kJson) {
+    out << api::render_key_write(key, r) << "\n";
+    return;
+  }
+  print_table(out,
+              {{"KEY", "REVISION", "TIME"}, {key, std::to_string(r.id), format_time(r.ts_ns)}});
+}
+
+void print_revision_mismatch(std::ostream& out, Format f, const api::TxnResult& r) {
+  if (f != Format::kJson) return;
+  boost::json::array current;
+  for (const auto& c : r.current) {
+    current.push_back(boost::json::object{{"key", c.key}, {"revision", c.mod_revision}});
+  }
+  out << boost::json::serialize(
+             boost::json::object{{"succeeded", false}, {"current", std::move(current)}})
+      << "\n";
+}
+
+void print_lease(std::ostream& out, Format f, const api::LeaseInfo& lease) {
+  bool remaining = lease.remaining_ms >= 0;
+  if (f == Format::kJson) {
+    out << api::render_lease(lease, remaining, !lease.keys.empty()) << "\n";
+    return;
+  }
+  print_table(out, {{"ID", "TTL", "REMAINING", "KEYS"},
+                    {std::to_string(lease.id), std::to_string(lease.ttl_seconds) + "s",
+                     remaining ? std::to_string(lease.remaining_ms) + "ms" : "-",
+                     lease.keys.empty() ? "-" : join(lease.keys, ",")}});
+}
+
+void print_key_event_line(std::ostream& out, Format f, const api::Change& c) {
+  if (f == Format::kJson) {
+    out << api::render_change(c) << "\n";
+  } else {
+    for (const auto& op : c.ops) {
+      out << c.id << "  " << format_time(c.ts_ns) << "  " << (op.del ? "DEL" : "PUT") << "  "
+          << op.key;
+      if (!op.del && c.ops.size() == 1) out << "  " << cut(c.data_json);
+      out << "\n";
+    }
+  }
+  out.flush();  // a watcher's reader wants each change as it comes
 }
 
 }  // namespace changectl

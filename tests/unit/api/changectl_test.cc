@@ -1,11 +1,15 @@
 // changectl end to end: the real binary against a real HttpServer over the
 // FakeService test double. Checks output shapes and the exit codes scripts
-// rely on (0 ok, 1 failed, 2 usage, 3 not found).
+// rely on (0 ok, 1 failed, 2 usage, 3 not found, 4 revision mismatch).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
+#include <future>
+#include <thread>
 
 #include "tests/unit/api/test_server.h"
 
@@ -61,6 +65,128 @@ TEST(Changectl, PostGetClusterAndExitCodes) {
   CtlResult members = changectl(ep + " -o json cluster members");
   ASSERT_EQ(members.exit_code, 0);
   EXPECT_EQ(boost::json::parse(members.out).at("2").as_string(), "127.0.0.1:9002");
+}
+
+TEST(Changectl, KeysCommandsAndExitCodes) {
+  TestServer ts;
+  std::string ep = "--endpoints " + ts.endpoint();
+  CtlResult put =
+      changectl(ep + " -o json keys put pgha/c1/leader '{\"node\":\"n1\"}' --if-revision 0");
+  ASSERT_EQ(put.exit_code, 0) << put.out;
+  EXPECT_EQ(boost::json::parse(put.out).at("revision").as_int64(), 1);
+
+  CtlResult lost =
+      changectl(ep + " -o json keys put pgha/c1/leader '{\"node\":\"n2\"}' --if-revision 0");
+  EXPECT_EQ(lost.exit_code, 4);
+  auto mismatch = boost::json::parse(lost.out);
+  EXPECT_FALSE(mismatch.at("succeeded").as_bool());
+  EXPECT_EQ(mismatch.at("current").at(0).at("revision").as_int64(), 1);
+  EXPECT_EQ(changectl(ep + " keys put pgha/c1/leader 2 --if-revision 1").exit_code, 0);
+
+  CtlResult get = changectl(ep + " keys get pgha/c1/leader");
+  ASSERT_EQ(get.exit_code, 0);
+  EXPECT_NE(get.out.find("REVISION"), std::string::npos);
+  EXPECT_NE(get.out.find("pgha/c1/leader"), std::string::npos);
+  CtlResult get_json = changectl(ep + " -o json keys get pgha/c1/leader --consistent");
+  ASSERT_EQ(get_json.exit_code, 0);
+  EXPECT_EQ(boost::json::parse(get_json.out).at("modRevision").as_int64(), 2);
+  EXPECT_EQ(boost::json::parse(get_json.out).at("version").as_int64(), 2);
+
+  ASSERT_EQ(changectl(ep + " keys put pgha/c1/members/n1 '{\"up\":true}'").exit_code, 0);
+  ASSERT_EQ(changectl(ep + " keys put other 1").exit_code, 0);
+  CtlResult list = changectl(ep + " -o json keys list --prefix pgha/");
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_EQ(boost::json::parse(list.out).at("keys").as_array().size(), 2u);
+  CtlResult table = changectl(ep + " keys list --limit 1");
+  ASSERT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("--after"), std::string::npos) << table.out;
+
+  EXPECT_EQ(changectl(ep + " keys del pgha/c1/leader --if-revision 9").exit_code, 4);
+  EXPECT_EQ(changectl(ep + " keys del pgha/c1/leader --if-revision 2").exit_code, 0);
+  EXPECT_EQ(changectl(ep + " keys get pgha/c1/leader").exit_code, 3);
+  EXPECT_EQ(changectl(ep + " keys del nope").exit_code, 3);
+
+  EXPECT_EQ(changectl(ep + " keys put k '{bad'").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " keys put k 1 --if-revision x").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " keys put k 1 --if-revision -1").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " keys put k").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " keys get").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " keys frob").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " keys list --limit 0").exit_code, 2);
+  CtlResult help = changectl("--help");
+  EXPECT_NE(help.out.find("4 revision mismatch"), std::string::npos);
+}
+
+TEST(Changectl, KeysWatchFollowsAPrefix) {
+  TestServer ts;
+  std::string ep = "--endpoints " + ts.endpoint();
+  auto c = ts.client();
+  ASSERT_TRUE(c->put_key("w/a", "1").is_ok());
+  // The shell stops the follower after 2 s; its output is what we check.
+  auto watch = std::async(std::launch::async, [&] {
+    return changectl("-o json " + ep + " keys watch w/ & sleep 2; kill $!");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(c->put_key("x/b", "2").is_ok());
+  ASSERT_TRUE(c->delete_key("w/a").is_ok());
+  CtlResult r = watch.get();
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; (nl = r.out.find('\n', at)) != std::string::npos; at = nl + 1) {
+    lines.push_back(r.out.substr(at, nl - at));
+  }
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(boost::json::parse(lines[0]).at("key").as_string(), "w/a");
+  EXPECT_TRUE(boost::json::parse(lines[1]).at("delete").as_bool());
+}
+
+TEST(Changectl, LeaseCommandsAndExitCodes) {
+  TestServer ts;
+  std::string ep = "--endpoints " + ts.endpoint();
+  CtlResult grant = changectl(ep + " -o json lease grant 10");
+  ASSERT_EQ(grant.exit_code, 0) << grant.out;
+  int64_t id = boost::json::parse(grant.out).at("id").as_int64();
+  std::string ids = std::to_string(id);
+  EXPECT_EQ(boost::json::parse(grant.out).at("ttl").as_int64(), 10);
+  ASSERT_EQ(changectl(ep + " keys put eph 1 --lease " + ids).exit_code, 0);
+
+  CtlResult get = changectl(ep + " lease get " + ids);
+  ASSERT_EQ(get.exit_code, 0);
+  EXPECT_NE(get.out.find("REMAINING"), std::string::npos);
+  EXPECT_NE(get.out.find("eph"), std::string::npos);
+  CtlResult kept = changectl(ep + " -o json lease keepalive " + ids);
+  ASSERT_EQ(kept.exit_code, 0);
+  EXPECT_GT(boost::json::parse(kept.out).at("remainingMs").as_int64(), 9000);
+  ASSERT_EQ(changectl(ep + " lease revoke " + ids).exit_code, 0);
+  EXPECT_EQ(changectl(ep + " keys get eph").exit_code, 3);
+  EXPECT_EQ(changectl(ep + " lease get " + ids).exit_code, 3);
+  EXPECT_EQ(changectl(ep + " lease keepalive " + ids).exit_code, 3);
+  EXPECT_EQ(changectl(ep + " lease revoke " + ids).exit_code, 3);
+  EXPECT_EQ(changectl(ep + " lease grant 0").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " lease grant 86401").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " lease get x").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " lease frob 1").exit_code, 2);
+}
+
+TEST(Changectl, LeaseKeepaliveFollowRenewsUntilInterruptedOrLost) {
+  TestServer ts;
+  std::string ep = "--endpoints " + ts.endpoint();
+  auto c = ts.client();
+  auto lease = c->lease_grant(1);
+  ASSERT_TRUE(lease.is_ok());
+  std::string ids = std::to_string(lease->id);
+  // Ctrl-C after 1.5 ttls: exit 0, and the lease was kept alive meanwhile.
+  CtlResult followed = changectl("-o json " + ep + " lease keepalive " + ids +
+                                 " --follow & sleep 1.5; kill -INT $!; wait $!");
+  EXPECT_EQ(followed.exit_code, 0) << followed.out;
+  EXPECT_GE(std::count(followed.out.begin(), followed.out.end(), '\n'), 4);
+  EXPECT_TRUE(c->lease_get(lease->id).is_ok());
+  // A revoked lease ends the follower with exit 3.
+  auto lost = std::async(std::launch::async,
+                         [&] { return changectl(ep + " lease keepalive " + ids + " --follow"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(c->lease_revoke(lease->id).is_ok());
+  ASSERT_EQ(lost.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(lost.get().exit_code, 3);
 }
 
 }  // namespace
