@@ -101,6 +101,12 @@ TEST_F(BadInputTest, EveryBadInputIsAJsonErrorAndTheNodeKeepsServing) {
     auto a = cluster_->client(i)->post_change(change_of("{\"after\":\"bad input\"}"));
     EXPECT_TRUE(ok(a)) << cluster_->node(i).name;
   }
+  // JSON with a charset parameter or in another case is JSON.
+  for (const char* ct : {"application/json; charset=utf-8", "Application/JSON"}) {
+    auto r = http(*cluster_, leader_, "POST", "/changes", "{\"data\":\"ct\"}", ct);
+    ASSERT_TRUE(ok(r));
+    EXPECT_EQ(r->status, 201) << ct << ": " << r->body;
+  }
   // A body exactly at the limit is accepted.
   std::string at_limit = "{\"data\":\"\"}";
   at_limit.insert(9, std::string(kBodyBytesMax - at_limit.size(), 'y'));
