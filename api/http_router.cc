@@ -193,6 +193,9 @@ Status parse_param(Router::Query& q, std::string_view key, std::string_view valu
     if (!v) return bad(std::string(key) + " must be true or false");
     (key == "wait" ? q.wait : key == "internal" ? q.include_internal : q.consistent) = *v;
   } else if (key == "prefix" || key == "after") {
+    // A prefix watch must see a lease's expiry or revoke deleting its keys,
+    // and those are internal entries: with a prefix they are included (a
+    // grant writes no key, so the prefix still filters it out).
     // Bounded like a key; empty is allowed (all keys / from the start).
     if (value.size() > kKeyBytesMax) {
       return bad(std::string(key) + " is at most " + std::to_string(kKeyBytesMax) + " bytes");
@@ -302,7 +305,7 @@ asio::awaitable<Routed> Router::dispatch_changes(const HttpRequest& req, const s
     route_name = "/changes/stream";
     if (m != "GET") co_return reply(method_not_allowed("GET"));
     if (!qs.is_ok()) co_return reply(status_reply(qs));
-    SseStart sse{q.since, q.tags, q.prefix, q.include_internal};
+    SseStart sse{q.since, q.tags, q.prefix, q.include_internal || !q.prefix.empty()};
     if (const std::string* last = req.header("last-event-id")) {
       auto v = parse_u64(*last);
       if (!v) co_return reply(status_reply(bad("Last-Event-ID must be a change id")));
@@ -367,7 +370,10 @@ asio::awaitable<HttpReply> Router::get_feed(const Query& q) {
     Status s = co_await barrier();
     if (!s.is_ok()) co_return status_reply(s);
   }
-  FeedQuery fq{q.since, kFeedLimitDefault, q.tags, q.prefix, q.include_internal};
+  // With a prefix, internal entries that delete matching keys (lease
+  // expiry) are key writes the watcher needs: see parse_param.
+  FeedQuery fq{q.since, kFeedLimitDefault, q.tags, q.prefix,
+               q.include_internal || !q.prefix.empty()};
   if (Status s = route_limit(q, kFeedLimitDefault, kFeedLimitMax, fq.limit); !s.is_ok()) {
     co_return status_reply(s);
   }

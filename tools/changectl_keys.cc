@@ -111,6 +111,9 @@ int keys_watch(api::Client& c, const Global& g) {
   api::WatchOptions w;
   w.prefix = positional(vm, "prefix", "keys watch PREFIX [--since N]");
   w.since = parse_count(vm["since"].as<std::string>(), "--since");
+  // Lease expiry deletes keys through internal entries; with an empty prefix
+  // the server would hide them. Grants write no key and are skipped below.
+  w.include_internal = true;
   // Follows until Ctrl-C, a non-transient error, or stdout closing. An
   // empty prefix would match every change: only key writes are shown then.
   common::Status s = c.watch(w, [&](const api::Change& ch) {

@@ -307,6 +307,26 @@ TEST(KeysHttp, FeedFiltersByPrefixAndHidesInternalEntries) {
   EXPECT_EQ(page->changes[1].ops[1].key, "a/2");
 }
 
+TEST(KeysHttp, PrefixWatchersSeeLeaseRevokesDeleteTheirKeys) {
+  TestServer ts;
+  auto c = ts.client();
+  auto lease = c->lease_grant(30);  // 1, internal
+  ASSERT_TRUE(lease.is_ok());
+  ASSERT_TRUE(c->put_key("m/n1", "1", std::nullopt, lease->id).is_ok());  // 2
+  ASSERT_TRUE(c->put_key("other", "1").is_ok());                          // 3
+  ASSERT_TRUE(c->lease_revoke(lease->id).is_ok());                        // 4, internal
+  Reply r = call(*c, "GET", "/changes?prefix=m/");
+  const auto& changes = r.body.at("changes").as_array();
+  ASSERT_EQ(changes.size(), 2u) << json::serialize(r.body);
+  EXPECT_EQ(num(changes[1], "_id"), 4);
+  EXPECT_TRUE(changes[1].at("internal").as_bool());
+  EXPECT_EQ(changes[1].at("key").as_string(), "m/n1");
+  EXPECT_TRUE(changes[1].at("delete").as_bool());
+  // Without a prefix internal entries stay hidden unless asked for.
+  EXPECT_EQ(call(*c, "GET", "/changes").body.at("changes").as_array().size(), 2u);
+  EXPECT_EQ(call(*c, "GET", "/changes?internal=true").body.at("changes").as_array().size(), 4u);
+}
+
 TEST(KeysHttp, LongPollWakesOnlyOnAMatchingPrefix) {
   TestServer ts;
   auto waiter = ts.client();
