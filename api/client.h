@@ -41,8 +41,10 @@ struct FeedRequest {
   std::vector<std::string> tags;  // OR
   uint32_t block_seconds = 0;     // long-poll this long when nothing is newer
   bool consistent = false;        // leader read barrier first
-  std::string prefix;             // only changes writing a key with this prefix
-  bool include_internal = false;  // also lease grants/revokes
+  // Only changes writing a key with this prefix; these include the internal
+  // entries by which a lease's expiry or revoke deletes matching keys.
+  std::string prefix;
+  bool include_internal = false;  // also lease grants/revokes (any prefix)
 };
 
 struct WatchOptions {
@@ -50,7 +52,7 @@ struct WatchOptions {
   std::vector<std::string> tags;
   uint32_t block_seconds = 30;  // per long-poll round
   uint32_t limit = 1000;        // per round
-  std::string prefix;           // only changes writing a key with this prefix
+  std::string prefix;  // as FeedRequest::prefix: key writes under it, lease expiry included
   bool include_internal = false;
   // Checked between rounds; returning true ends watch() with OK.
   std::function<bool()> should_stop;
@@ -153,7 +155,9 @@ class LeaseKeeper {
   LeaseKeeper(const LeaseKeeper&) = delete;
   LeaseKeeper& operator=(const LeaseKeeper&) = delete;
 
-  void stop();  // idempotent; returns after the thread ended
+  // Idempotent; returns after the thread ended (or at once when called from
+  // a callback, on the keeper's own thread). Call from one thread at a time.
+  void stop();
   bool lost() const;
   uint64_t renewals() const;  // successful keepalives so far
 
