@@ -207,6 +207,7 @@ std::vector<SystemResults> run_all(const std::vector<std::string>& names, const 
           fail(k, "write " + std::to_string(n), w.status());
           continue;
         }
+        if (g_stop) break;  // cut short: not a figure
         std::fprintf(stderr, "  %s write %u clients: %.0f w/s, p99 %.2f ms\n", rs[k].name.c_str(),
                      n, w->writes_per_second, w->latency.p99_ms);
         rs[k].writes.push_back(*w);
