@@ -93,32 +93,68 @@ Result<std::unique_ptr<Node>> Node::start(asio::io_context& io, NodeOptions opti
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 
+// Opens the store with the identity the flags describe, so that a data dir
+// of another cluster, or of another node, is refused by the store's own
+// identity check instead of being adopted.
 Status Node::Impl::open_store() {
-  self = node_id_for(opts.name);
+  const bool joining = opts.join_cluster_id != raftlog::ClusterId(0);
+  self = joining ? opts.join_node_id : node_id_for(opts.name);
+  raftlog::ClusterId expected = joining ? opts.join_cluster_id
+                                : opts.initial_cluster.empty()
+                                    ? raftlog::ClusterId(0)
+                                    : cluster_id_for(opts.initial_cluster, opts.cluster_token);
   storage::OpenOptions so;
   so.dir = opts.data_dir;
   so.create_if_missing = true;
-  so.node_id = opts.join_node_id != raftlog::kNoNode ? opts.join_node_id : raftlog::kNoNode;
-  so.cluster_id = opts.join_cluster_id;
+  so.cluster_id = expected;
+  so.node_id = self;
   auto st = storage::Store::open(so);
-  if (!st.is_ok()) return st.status();
+  if (!st.is_ok()) {
+    if (st.status().code() == Code::kFailedPrecondition) {
+      return Status(Code::kFailedPrecondition,
+                    st.status().message() + " -- the flags (--name " + opts.name +
+                        ", --initial-cluster, --initial-cluster-token) describe another node or "
+                        "cluster than this data dir holds; use the flags it was created with, "
+                        "or a fresh --data-dir");
+    }
+    return st.status();
+  }
   store = std::move(*st);
-  bool fresh = store->cluster_id() == raftlog::ClusterId(0);
-  if (!fresh) {
-    // An existing data dir decides who we are; flags only bootstrap.
-    cluster_id = store->cluster_id();
-    self = store->node_id();
-    return Status::ok();
-  }
-  if (opts.join_cluster_id != raftlog::ClusterId(0)) {
-    return Status(Code::kInternal, "store did not adopt the join identity");
-  }
+  cluster_id = store->cluster_id();
+  const bool empty =
+      store->last_index() == Index(0) && store->snapshot().membership.members.empty();
+  if (!empty || joining) return Status::ok();
   if (opts.initial_cluster.empty()) {
     return Status(Code::kInvalidArgument,
                   "data dir " + opts.data_dir +
                       " holds no cluster: give --initial-cluster to start a new one or --join "
                       "to join an existing one");
   }
+  return bootstrap();
+}
+
+// A new cluster: the initial configuration as a snapshot at index 0.
+Status Node::Impl::bootstrap() {
+  raftlog::Membership m;
+  bool found = false;
+  for (const auto& p : opts.initial_cluster) {
+    NodeId id = node_id_for(p.name);
+    MemberAddress a{p.name, p.peer_address, p.name == opts.name ? opts.client_url : "", false};
+    if (!m.members.emplace(id, raftlog::Member{false, encode_member_address(a)}).second) {
+      return Status(Code::kInvalidArgument, "--initial-cluster names " + p.name + " twice");
+    }
+    found |= p.name == opts.name;
+  }
+  if (!found) {
+    return Status(Code::kInvalidArgument,
+                  "--initial-cluster does not list this node's name '" + opts.name + "'");
+  }
+  storage::PersistBatch b;
+  b.snapshot = raftlog::Snapshot{raftlog::SnapshotMeta{Index(0), Term(0), m}, nullptr};
+  b.sync = true;
+  if (auto s = store->write(b); !s.is_ok()) return s;
+  log->info("bootstrapped new cluster {:016x} with {} members", cluster_id.value(),
+            m.members.size());
   return Status::ok();
 }
 
@@ -149,42 +185,6 @@ Status Node::Impl::start_core() {
 }
 
 Status Node::Impl::start_transport() {
-  bool fresh = store->cluster_id() == raftlog::ClusterId(0);
-  if (fresh) {
-    // Bootstrap a new cluster: identity from the initial member list, the
-    // initial configuration as a snapshot at index 0.
-    cluster_id = cluster_id_for(opts.initial_cluster, opts.cluster_token);
-    bool found = false;
-    raftlog::Membership m;
-    for (const auto& p : opts.initial_cluster) {
-      NodeId id = node_id_for(p.name);
-      MemberAddress a{p.name, p.peer_address, p.name == opts.name ? opts.client_url : ""};
-      if (!m.members.emplace(id, raftlog::Member{false, encode_member_address(a)}).second) {
-        return Status(Code::kInvalidArgument, "--initial-cluster names " + p.name + " twice");
-      }
-      found |= p.name == opts.name;
-    }
-    if (!found) {
-      return Status(Code::kInvalidArgument,
-                    "--initial-cluster does not list this node's name '" + opts.name + "'");
-    }
-    // Reopen with the identity so the store records it before anything else.
-    store.reset();
-    storage::OpenOptions so;
-    so.dir = opts.data_dir;
-    so.create_if_missing = true;
-    so.cluster_id = cluster_id;
-    so.node_id = self;
-    auto st = storage::Store::open(so);
-    if (!st.is_ok()) return st.status();
-    store = std::move(*st);
-    storage::PersistBatch b;
-    b.snapshot = raftlog::Snapshot{raftlog::SnapshotMeta{Index(0), Term(0), m}, nullptr};
-    b.sync = true;
-    if (auto s = store->write(b); !s.is_ok()) return s;
-    log->info("bootstrapped new cluster {:016x} with {} members", cluster_id.value(),
-              m.members.size());
-  }
   auto colon = opts.peer_listen.rfind(':');
   if (colon == std::string::npos) {
     return Status(Code::kInvalidArgument,
@@ -385,6 +385,7 @@ void Node::Impl::on_soft_state(const raftlog::SoftState& s) {
   if (!is_leader && was_leader) on_lost_leadership();
   if (s.leader != soft.leader) {
     leader_changes_total.inc();
+    abandon_forwards_to_old_leader(s.leader);
     if (s.leader == raftlog::kNoNode) {
       log->info("no leader (term {})", core->term().value());
     } else {

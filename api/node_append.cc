@@ -155,6 +155,7 @@ void Node::Impl::dispatch(QueuedAppend q) {
   req->set_request_id(rid);
   for (const auto& pl : q.payloads) req->add_payloads(pl);
   forwards_total.inc();
+  q.forwarded_to = leader;
   forwarded.emplace(rid, std::move(q));
   transport->send(leader, std::move(f));
 }
@@ -265,6 +266,23 @@ void Node::Impl::complete_applied(const raftlog::Entry& e, const state::ApplyRes
   std::vector<Appended> out;
   for (size_t i = 0; i < p.ts_ns.size(); i++) out.push_back({(p.first + i).value(), p.ts_ns[i]});
   p.done(std::move(out));
+}
+
+// The leader we forwarded to is no longer the leader: it may or may not have
+// appended the change before it lost leadership, so the honest answer is
+// "outcome unknown", given now rather than at the request deadline.
+void Node::Impl::abandon_forwards_to_old_leader(NodeId new_leader) {
+  for (auto it = forwarded.begin(); it != forwarded.end();) {
+    if (it->second.forwarded_to == new_leader) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = forwarded.erase(it);
+    done(Status(Code::kTimeout,
+                "the leader changed while the change was in flight; it may or may not be "
+                "appended"));
+  }
 }
 
 void Node::Impl::retry_waiting_for_leader() {

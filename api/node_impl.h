@@ -51,6 +51,7 @@ struct QueuedAppend {
   OnConflict on_conflict;
   Clock::time_point deadline;     // request deadline (504 after)
   Clock::time_point leader_wait;  // no leader until then: 503
+  NodeId forwarded_to;            // the leader it was sent to (forwarded only)
 };
 
 struct Waiter {
@@ -146,6 +147,7 @@ struct Node::Impl {
 
   // node.cc
   Status open_store();
+  Status bootstrap();
   Status start_core();
   Status start_transport();
   void schedule_tick();
@@ -172,6 +174,7 @@ struct Node::Impl {
   void on_forward_response(const changeagent::peer::ForwardResponse& resp);
   void complete_applied(const raftlog::Entry& e, const state::ApplyResult& r);
   void retry_waiting_for_leader();
+  void abandon_forwards_to_old_leader(NodeId new_leader);
   void expire_deadlines(Clock::time_point now);
   void note_stamps(const std::vector<raftlog::Entry>& ents);
   void record_spec(const changeagent::peer::Change& c, Index at);

@@ -1,5 +1,6 @@
 // Reads: the feed from the local committed log, long-poll waiters,
 // ReadIndex barriers, and the cluster/diagnostics/health/metrics views.
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cstdio>
 
@@ -11,8 +12,12 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Entries read from RocksDB per step of a feed scan.
+// Entries read from RocksDB per step of a feed scan: the first step is
+// sized by the page limit (a limit=1 poll must not read megabytes), later
+// steps grow when filters skip most entries.
 constexpr uint64_t kScanBytesMax = 4 << 20;
+constexpr uint64_t kScanBytesPerChange = 512;
+constexpr uint64_t kScanBytesMin = 4 << 10;
 
 bool matches_prefix(const changeagent::peer::Change& c, const std::string& prefix) {
   if (prefix.empty()) return true;
@@ -67,8 +72,11 @@ Result<FeedPage> Node::read_feed(const FeedQuery& q) {
   page.at_start = q.since < first.value();
   Index lo = std::max(Index(q.since + 1), first);
   Index scanned = Index(q.since);
+  uint64_t step_bytes =
+      std::clamp<uint64_t>(uint64_t(q.limit) * kScanBytesPerChange, kScanBytesMin, kScanBytesMax);
   while (lo <= applied && page.changes.size() < q.limit) {
-    auto ents = s.store->entries(lo, applied + 1, kScanBytesMax);
+    auto ents = s.store->entries(lo, applied + 1, step_bytes);
+    step_bytes = std::min(step_bytes * 4, kScanBytesMax);
     if (!ents.is_ok()) return ents.status();
     if (ents->empty()) break;
     for (const auto& e : *ents) {

@@ -128,9 +128,9 @@ TEST_F(IdentityTest, RefusesToStartWithoutAUsableCluster) {
   }
 }
 
-// Disabled: the node starts on the other cluster's data and silently
-// adopts its identity. See FINDINGS.md, "F1".
-TEST_F(IdentityTest, DISABLED_RefusesDataDirOfAnotherCluster) {
+// Once a bug (FINDINGS.md "F1", fixed): the node adopted the identity of
+// whatever data dir it was given.
+TEST_F(IdentityTest, RefusesDataDirOfAnotherCluster) {
   ASSERT_NO_FATAL_FAILURE(start(ClusterOptions{1}));
   ASSERT_TRUE(ok(cluster_->client(0)->post_change(change_of("{\"a\":1}"))));
   auto e = cluster_->terminate(0, Millis(5000));

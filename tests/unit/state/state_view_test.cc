@@ -112,7 +112,9 @@ TEST(StateViewTest, Table) {
     std::map<std::string, std::optional<std::string>> last;
     for (const auto& row : rows) last[row.key] = row.value;
     for (const auto& [k, val] : last) {
-      if (val) ASSERT_TRUE(rebuilt.load_row(k, *val).is_ok()) << c.story;
+      if (val) {
+        ASSERT_TRUE(rebuilt.load_row(k, *val).is_ok()) << c.story;
+      }
     }
     EXPECT_TRUE(rebuilt == v) << c.story << ": rows do not rebuild the view";
   }
