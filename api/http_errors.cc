@@ -27,10 +27,12 @@ HttpError http_error_for(Code code) {
     case Code::kTimeout:
       // The write may or may not have been committed: the client must check.
       return {504, "outcome_unknown"};
+    case Code::kFailedPrecondition:
+      // Refused in the current state (e.g. a removal that would lose quorum).
+      return {409, "failed_precondition"};
     case Code::kOk:
     case Code::kCorruption:
     case Code::kIoError:
-    case Code::kFailedPrecondition:
     case Code::kInternal:
       break;
   }

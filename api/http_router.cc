@@ -188,10 +188,13 @@ Status parse_param(Router::Query& q, std::string_view key, std::string_view valu
       return bad("at most " + std::to_string(kTagsPerQueryMax) + " tag parameters");
     }
     q.tags.emplace_back(value);
-  } else if (key == "consistent" || key == "wait" || key == "internal") {
+  } else if (key == "consistent" || key == "wait" || key == "internal" || key == "force") {
     auto v = parse_bool(value);
     if (!v) return bad(std::string(key) + " must be true or false");
-    (key == "wait" ? q.wait : key == "internal" ? q.include_internal : q.consistent) = *v;
+    (key == "wait"       ? q.wait
+     : key == "internal" ? q.include_internal
+     : key == "force"    ? q.force
+                         : q.consistent) = *v;
   } else if (key == "prefix" || key == "after") {
     // A prefix watch must see a lease's expiry or revoke deleting its keys,
     // and those are internal entries: with a prefix they are included (a
@@ -271,6 +274,11 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
   }
   if (path == "/leases" || path.starts_with("/leases/")) {
     HttpReply out = co_await dispatch_leases(req, path, q, qs, route_name);
+    co_return Routed{std::move(out), {}};
+  }
+  if ((path == "/cluster/members" && req.method != "GET") ||
+      path.starts_with("/cluster/members/") || path == "/cluster/leader") {
+    HttpReply out = co_await dispatch_members(req, path, q, qs, route_name);
     co_return Routed{std::move(out), {}};
   }
   co_return Routed{dispatch_admin(req, path, q, route_name), {}};

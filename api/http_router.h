@@ -124,6 +124,12 @@ class Router {
   boost::asio::awaitable<HttpReply> post_changes(const HttpRequest& req, bool batch, bool wait);
   boost::asio::awaitable<Status> barrier();
 
+  // Membership changes and leadership transfer (http_members.cc).
+  boost::asio::awaitable<HttpReply> dispatch_members(const HttpRequest& req,
+                                                     const std::string& path, const Query& q,
+                                                     const Status& qs,
+                                                     std::string_view& route_name);
+
   // Keys, transactions, leases (http_keys.cc). `encoded_path` is the raw
   // path: a key is its percent-decoded rest after "/keys/".
   boost::asio::awaitable<HttpReply> dispatch_keys(const HttpRequest& req,

@@ -27,6 +27,7 @@ struct Router::Query {
   bool include_internal = false;
   bool consistent = false;
   bool wait = true;
+  bool force = false;                   // DELETE /cluster/members/{id}
   std::optional<uint64_t> if_revision;  // DELETE /keys/{key}
   std::optional<std::string> up;        // PUT /health
   std::optional<std::string> last_event_id;

@@ -194,6 +194,8 @@ Status Node::Impl::start_transport() {
   to.cluster_id = cluster_id;
   to.self = self;
   to.self_name = opts.name;
+  to.self_client_url = opts.client_url;
+  to.self_peer_address = opts.advertise_peer;
   to.listen_host = opts.peer_listen.substr(0, colon);
   try {
     to.listen_port = static_cast<uint16_t>(std::stoul(opts.peer_listen.substr(colon + 1)));
@@ -202,6 +204,9 @@ Status Node::Impl::start_transport() {
   }
   TransportHandlers h;
   h.on_frame = [this](NodeId from, PeerFrame f) { on_frame(from, std::move(f)); };
+  h.on_hello = [this](NodeId peer, const std::string&, const std::string& url) {
+    if (!url.empty()) peer_client_urls[peer] = url;
+  };
   h.on_unreachable = [this](NodeId peer) {
     if (core) core->report_unreachable(peer);
   };

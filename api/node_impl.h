@@ -130,6 +130,9 @@ struct Node::Impl {
     Clock::time_point deadline;
   };
   std::vector<TransferWait> transfers;
+  // Client URLs peers told us in their handshakes (the membership records
+  // only what each member said when it was added).
+  std::map<NodeId, std::string> peer_client_urls;
 
   // Reads.
   std::multimap<Index, Waiter> waiters;  // wake when applied > key

@@ -49,6 +49,7 @@ Status Node::Impl::propose_config(raftlog::Membership next, OnApplied on_applied
 
 void Node::add_member(MemberRequest req, std::function<void(Result<MemberView>)> done) {
   Impl& s = *impl_;
+  if (Status st = s.check_leader(); !st.is_ok()) return done(st);
   if (req.name.empty() || req.peer_url.empty()) {
     return done(Status(Code::kInvalidArgument, "a new member needs a name and a peer URL"));
   }
@@ -73,6 +74,7 @@ void Node::add_member(MemberRequest req, std::function<void(Result<MemberView>)>
 
 void Node::remove_member(uint64_t raw_id, bool force, std::function<void(Status)> done) {
   Impl& s = *impl_;
+  if (Status st = s.check_leader(); !st.is_ok()) return done(st);
   NodeId id(raw_id);
   raftlog::Membership next = s.core->membership();
   if (!next.contains(id))

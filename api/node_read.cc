@@ -179,6 +179,11 @@ ClusterView Node::cluster() {
   v.leader_id = s.core->leader().value();
   for (const auto& [id, m] : s.core->membership().members) {
     MemberAddress a = decode_member_address(m.address);
+    if (id == s.self) {
+      a.client = s.opts.client_url;
+    } else if (auto it = s.peer_client_urls.find(id); it != s.peer_client_urls.end()) {
+      a.client = it->second;
+    }
     v.members.push_back(MemberView{id.value(), a.name, a.peer, a.client, m.learner});
   }
   return v;

@@ -88,6 +88,8 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     hs.set_sender_id(opts.self.value());
     hs.set_protocol_version(kPeerProtocolVersion);
     hs.set_sender_name(opts.self_name);
+    hs.set_client_url(opts.self_client_url);
+    hs.set_peer_address(opts.self_peer_address);
     return hs;
   }
 
@@ -104,6 +106,14 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     }
     if (hs.sender_id() == 0) return "peer sent node id 0";
     return {};
+  }
+
+  void add_peer(NodeId id, const std::string& host_port) {
+    auto p = std::make_shared<Peer>();
+    p->id = id;
+    p->address = host_port;
+    p->wake = std::make_unique<asio::steady_timer>(io);
+    peers[id] = p;
   }
 
   awaitable<void> accept_loop() {
@@ -137,6 +147,14 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
         throw std::runtime_error("");
       }
       from = NodeId(first.handshake().sender_id());
+      // A peer we have no address for (we joined and have not learnt the
+      // membership yet) can still be answered at the address it gave.
+      if (!peers.count(from) && !first.handshake().peer_address().empty()) {
+        add_peer(from, first.handshake().peer_address());
+      }
+      if (handlers.on_hello) {
+        handlers.on_hello(from, first.handshake().sender_name(), first.handshake().client_url());
+      }
       while (!stopped) {
         PeerFrame frame = co_await read_frame(*sock, opts.frame_bytes_max);
         if (handlers.on_frame) handlers.on_frame(from, std::move(frame));
@@ -300,10 +318,7 @@ void Transport::set_peer(NodeId id, const std::string& host_port) {
       p->socket->close(ignored);
     }
   }
-  p = std::make_shared<Peer>();
-  p->id = id;
-  p->address = host_port;
-  p->wake = std::make_unique<asio::steady_timer>(impl_->io);
+  impl_->add_peer(id, host_port);
 }
 
 void Transport::remove_peer(NodeId id) {

@@ -32,6 +32,8 @@ struct TransportOptions {
   raftlog::ClusterId cluster_id;
   raftlog::NodeId self;
   std::string self_name;
+  std::string self_client_url;    // told to peers in the handshake
+  std::string self_peer_address;  // host:port peers dial us at, told likewise
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 0;             // 0 = ephemeral (tests)
   uint32_t frame_bytes_max = 64 << 20;  // larger frames close the connection
@@ -43,6 +45,9 @@ struct TransportOptions {
 struct TransportHandlers {
   // A frame (other than the handshake) from an authenticated peer.
   std::function<void(raftlog::NodeId from, changeagent::peer::PeerFrame frame)> on_frame;
+  // A peer introduced itself (inbound handshake): its name and client URL.
+  std::function<void(raftlog::NodeId peer, const std::string& name, const std::string& client_url)>
+      on_hello;
   // Frames to `peer` were dropped (queue full or connection lost).
   std::function<void(raftlog::NodeId peer)> on_unreachable;
 };

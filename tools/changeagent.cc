@@ -70,6 +70,28 @@ std::vector<std::string> yaml_to_args(const std::string& path) {
   return args;
 }
 
+// The leader's client URL as the cluster reports it, or "".
+std::string leader_client_url(api::Client& client) {
+  auto r = client.request("GET", "/cluster");
+  if (!r.is_ok() || r->status != 200) return {};
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r->body, ec);
+  if (ec || !v.is_object()) return {};
+  auto* leader = v.as_object().if_contains("leader");
+  auto* details = v.as_object().if_contains("details");
+  if (!leader || !leader->is_number() || !details || !details->is_array()) return {};
+  uint64_t id = leader->to_number<uint64_t>(ec);
+  for (const auto& m : details->as_array()) {
+    if (!m.is_object()) continue;
+    auto* mid = m.as_object().if_contains("id");
+    auto* url = m.as_object().if_contains("clientUrl");
+    if (mid && mid->is_number() && mid->to_number<uint64_t>(ec) == id && url && url->is_string()) {
+      return std::string(url->as_string());
+    }
+  }
+  return {};
+}
+
 // Asks a member of an existing cluster (any; the client fails over to the
 // leader) to add this node; returns the cluster id and this node's id.
 common::Status join_cluster(const std::string& urls, api::NodeOptions& nopts) {
@@ -105,6 +127,15 @@ common::Status join_cluster(const std::string& urls, api::NodeOptions& nopts) {
       return common::Status::ok();
     } else if (r->status == 409 || r->status == 400) {
       return common::Status(common::Code::kConflict, "the cluster refused the join: " + r->body);
+    } else if (r->status == 503) {
+      // Not the leader: ask it who is, and go there (only the leader adds).
+      last = common::Status(common::Code::kUnavailable, r->body);
+      if (auto leader_url = leader_client_url(**client); !leader_url.empty()) {
+        co.endpoints.insert(co.endpoints.begin(), leader_url);
+        auto c2 = api::Client::create(co);
+        if (c2.is_ok()) *client = std::move(*c2);
+        continue;
+      }
     } else {
       last = common::Status(common::Code::kUnavailable,
                             "join answered " + std::to_string(r->status) + ": " + r->body);

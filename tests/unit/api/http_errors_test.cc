@@ -127,8 +127,11 @@ TEST(HttpErrors, CodeMappingIsOneTable) {
   EXPECT_EQ(http_error_for(Code::kTimeout).code, "outcome_unknown");
   EXPECT_EQ(http_error_for(Code::kIoError).status, 500);
   EXPECT_EQ(http_error_for(Code::kInternal).status, 500);
+  EXPECT_EQ(http_error_for(Code::kFailedPrecondition).status, 409);
+  EXPECT_EQ(http_error_for(Code::kFailedPrecondition).code, "failed_precondition");
   for (Code c : {Code::kInvalidArgument, Code::kNotFound, Code::kConflict, Code::kCompacted,
-                 Code::kTooLarge, Code::kUnavailable, Code::kBusy, Code::kTimeout}) {
+                 Code::kTooLarge, Code::kUnavailable, Code::kBusy, Code::kTimeout,
+                 Code::kFailedPrecondition}) {
     HttpError e = http_error_for(c);
     EXPECT_EQ(status_from_http(e.status, error_json(e.code, "x")).code(), c);
   }
