@@ -62,3 +62,20 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR) build-sanitize
+
+# Long randomized chaos schedules (issue 6): back-to-back 60 s runs with
+# random seeds, all faults incl. power loss, until DURATION (s/m/h) is used
+# up. Needs root (namespaces, nft, loop mount). See docs/RELIABILITY.md.
+DURATION ?= 10m
+.PHONY: chaos
+chaos: configure
+	cmake --build $(BUILD_DIR) --target chaos chaos-check -j $(JOBS)
+	@secs=$$(( $$(echo "$(DURATION)" | sed -e 's/h$$/*3600/' -e 's/m$$/*60/' -e 's/s$$//') )); \
+	end=$$(( $$(date +%s) + secs )); fail=0; runs=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+	  seed=$$(shuf -i 1-999999 -n 1); runs=$$((runs+1)); \
+	  $(BUILD_DIR)/tests/chaos/chaos --seed=$$seed --duration=60 --power-loss \
+	    --out=/tmp/chaos-long/$$seed > /tmp/chaos-long-$$seed.txt 2>&1; rc=$$?; \
+	  grep -E '^(faults injected|  [a-z-]+ x|ops:|violations)' /tmp/chaos-long-$$seed.txt | sed "s/^/seed $$seed: /"; \
+	  if [ $$rc -ne 0 ]; then fail=1; cat /tmp/chaos-long-$$seed.txt; else rm -rf /tmp/chaos-long/$$seed; fi; \
+	done; echo "chaos: $$runs runs, $$( [ $$fail -eq 0 ] && echo 'no violations' || echo FAILURES)"; exit $$fail

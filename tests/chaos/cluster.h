@@ -1,0 +1,116 @@
+// The chaos harness's cluster: real changeagent processes, each in its own
+// network namespace joined to a bridge in the root namespace (netns mode),
+// or all on 127.0.0.1 when namespaces are unavailable (loopback mode, which
+// cannot partition). Faults act only on what this object created: its own
+// processes, namespaces, bridge and loop mount.
+//
+// Why not tests/integration's Cluster: it binds 127.0.0.1 and picks ports
+// there; a partition needs one address per node that a firewall inside the
+// node's namespace can tell apart, which loopback cannot give us (every
+// node's --initial-cluster must be identical, so no per-pair proxies).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/client.h"
+#include "common/status.h"
+
+namespace chaos {
+
+struct ClusterConfig {
+  std::string changeagent_bin;
+  size_t nodes = 3;
+  bool want_netns = true;
+  bool eatmydata = false;   // run the servers with fsync disabled (the canary)
+  bool power_loss = false;  // data dirs on an XFS loop mount that can "lose power"
+  std::string work_dir;     // data, logs, the XFS image
+  uint32_t tick_ms = 10;
+  uint32_t election_ticks = 10;
+  uint32_t request_timeout_ms = 2000;
+};
+
+struct NodeProc {
+  std::string name;  // n1..
+  std::string ip;
+  uint16_t client_port = 0;
+  uint16_t peer_port = 0;
+  std::string netns;  // empty in loopback mode
+  std::string data_dir;
+  std::string log_path;
+  pid_t pid = -1;  // -1: not running
+  bool stopped = false;
+  std::string client_address() const { return ip + ":" + std::to_string(client_port); }
+};
+
+class ChaosCluster {
+ public:
+  // Sets up the network (netns if asked and possible) and the data dirs.
+  static common::Result<std::unique_ptr<ChaosCluster>> create(ClusterConfig cfg);
+  ~ChaosCluster();  // kills every node, removes namespaces, bridge, mount
+  ChaosCluster(const ChaosCluster&) = delete;
+  ChaosCluster& operator=(const ChaosCluster&) = delete;
+
+  bool netns_mode() const { return netns_; }
+  std::string mode_description() const;
+  size_t size() const { return nodes_.size(); }
+  const NodeProc& node(size_t i) const { return nodes_[i]; }
+  std::vector<std::string> endpoints() const;
+
+  common::Status start(size_t i);
+  common::Status start_all();
+  void kill9(size_t i);
+  void kill9_all();
+  void sigstop(size_t i);
+  void sigcont(size_t i);
+  bool running(size_t i) const { return nodes_[i].pid > 0; }
+
+  // Drop all peer traffic between the two groups (both directions).
+  // Client traffic from the root namespace still flows. netns mode only.
+  common::Status partition(const std::set<size_t>& side_a);
+  common::Status heal_network();
+  bool partitioned() const { return partitioned_; }
+
+  // kill -9 every node, then shut the XFS filesystem down without flushing
+  // its log (the page cache is lost as in a power cut), remount, restart.
+  common::Status power_cycle();
+
+  // The leader every running, unpaused node agrees on, or -1.
+  int leader();
+  // Waits until a leader exists and every running node has applied the
+  // leader's commit index.
+  common::Status wait_converged(std::chrono::milliseconds timeout);
+  std::unique_ptr<api::Client> client(size_t i, std::chrono::milliseconds timeout);
+  std::string log_tail(size_t i, size_t lines) const;
+
+ private:
+  explicit ChaosCluster(ClusterConfig cfg) : cfg_(std::move(cfg)) {}
+  common::Status setup_netns();
+  common::Status setup_loopback();
+  common::Status mount_data();
+  void teardown();
+  std::vector<std::string> node_argv(size_t i) const;
+  common::Result<api::RaftDiagnostics> diagnostics(size_t i);
+
+  ClusterConfig cfg_;
+  bool netns_ = false;
+  std::string tag_;     // unique per run: our pid
+  std::string bridge_;  // empty in loopback mode
+  std::string mount_;   // XFS mount point when power_loss
+  std::string image_;
+  std::string loopdev_;
+  bool partitioned_ = false;
+  std::vector<NodeProc> nodes_;
+};
+
+// Runs a short shell command (ip, nft, mount: each returns in well under a
+// second); its exit code, -1 if it could not run. Output to `out` if given.
+int run_command(const std::string& cmd, std::string* out = nullptr);
+
+}  // namespace chaos

@@ -1,0 +1,284 @@
+#include "tests/chaos/run.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/chaos/checker.h"
+#include "tests/chaos/cluster.h"
+#include "tests/chaos/report.h"
+#include "tests/chaos/workload.h"
+
+namespace chaos {
+
+using Millis = std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr Millis kConvergeTimeout{30000};
+constexpr uint32_t kFeedPageLimit = 1000;
+// How long to look for a leader before a leader fault picks any node.
+constexpr Millis kLeaderWait{3000};
+
+class Schedule {
+ public:
+  Schedule(const RunOptions& opts, ChaosCluster& cluster, Workload& workload)
+      : opts_(opts), cluster_(cluster), workload_(workload), rng_(opts.seed) {}
+
+  std::vector<FaultRecord> run(std::vector<std::string> faults) {
+    auto end = Clock::now() + Millis(static_cast<int64_t>(opts_.duration_s * 1000));
+    std::vector<FaultRecord> done;
+    while (Clock::now() < end && !interrupted()) {
+      sleep(pick(800, 2000));  // quiet: the cluster serves normally
+      if (Clock::now() >= end || interrupted()) break;
+      const std::string& kind = faults[pick(0, faults.size() - 1)];
+      FaultRecord f;
+      f.kind = kind;
+      f.start_ns = workload_.now_ns();
+      f.detail = inject(kind);
+      f.end_ns = workload_.now_ns();
+      std::printf("  %7.2fs  %-15s %s\n", f.start_ns / 1e9, kind.c_str(), f.detail.c_str());
+      std::fflush(stdout);
+      done.push_back(std::move(f));
+    }
+    return done;
+  }
+
+ private:
+  bool interrupted() const { return opts_.interrupted && opts_.interrupted->load(); }
+
+  size_t pick(size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(rng_); }
+
+  // Sleeps in short steps so that Ctrl-C ends a hold promptly.
+  void sleep(size_t ms) {
+    auto until = Clock::now() + Millis(ms);
+    while (Clock::now() < until && !interrupted()) std::this_thread::sleep_for(Millis(20));
+  }
+
+  size_t leader_or_any() {
+    auto deadline = Clock::now() + kLeaderWait;
+    while (Clock::now() < deadline) {
+      int l = cluster_.leader();
+      if (l >= 0) return static_cast<size_t>(l);
+      std::this_thread::sleep_for(Millis(20));
+    }
+    return pick(0, cluster_.size() - 1);
+  }
+
+  std::string name(size_t i) const { return cluster_.node(i).name; }
+
+  std::string restart(size_t i) {
+    common::Status s = cluster_.start(i);
+    return s.is_ok() ? "" : " [restart failed: " + s.message() + "]";
+  }
+
+  // Injects one fault, holds it, heals it; returns what was done.
+  std::string inject(const std::string& kind) {
+    size_t hold = pick(1000, 3000);
+    size_t l = leader_or_any();
+    if (kind == "kill-leader" || kind == "kill-follower") {
+      size_t v = l;
+      if (kind == "kill-follower") v = (l + 1 + pick(0, cluster_.size() - 2)) % cluster_.size();
+      cluster_.kill9(v);
+      sleep(hold);
+      return name(v) + " down " + std::to_string(hold) + " ms" + restart(v);
+    }
+    if (kind == "kill-all") {
+      cluster_.kill9_all();
+      sleep(hold / 2);
+      common::Status s = cluster_.start_all();
+      return "all down " + std::to_string(hold / 2) + " ms" +
+             (s.is_ok() ? "" : " [restart failed: " + s.message() + "]");
+    }
+    if (kind == "pause-leader") {
+      cluster_.sigstop(l);
+      sleep(hold);
+      cluster_.sigcont(l);
+      return name(l) + " SIGSTOP " + std::to_string(hold) + " ms";
+    }
+    if (kind == "isolate-leader" || kind == "split-2-1") {
+      size_t v = kind == "isolate-leader" ? l : pick(0, cluster_.size() - 1);
+      common::Status s = cluster_.partition({v});
+      sleep(hold);
+      (void)cluster_.heal_network();
+      return name(v) + " cut off " + std::to_string(hold) + " ms" +
+             (s.is_ok() ? "" : " [partition failed: " + s.message() + "]");
+    }
+    if (kind == "power-loss") {
+      sleep(pick(200, 600));  // let acknowledged writes pile up in the page cache
+      common::Status s = cluster_.power_cycle();
+      return "kill -9 all + XFS shutdown + remount" +
+             (s.is_ok() ? "" : " [failed: " + s.message() + "]");
+    }
+    return "unknown fault kind";
+  }
+
+  const RunOptions& opts_;
+  ChaosCluster& cluster_;
+  Workload& workload_;
+  std::mt19937_64 rng_;
+};
+
+std::string payload_of(const std::string& data_json) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(data_json, ec);
+  if (ec || !v.is_object()) return "";
+  auto* p = v.as_object().if_contains("p");
+  return p && p->is_string() ? std::string(p->as_string()) : "";
+}
+
+// Probes one index the feed skipped: internal entry, failed compare, or a
+// hole (anything else).
+std::string probe_gap(api::Client& c, uint64_t id) {
+  auto r = c.request("GET", "/changes/" + std::to_string(id));
+  if (!r.is_ok()) return "missing (" + r.status().message() + ")";
+  if (r->status == 404 && r->body.find("internal entry") != std::string::npos) return "internal";
+  if (r->status == 404 && r->body.find("compare failed") != std::string::npos) {
+    return "failed_compare";
+  }
+  return "missing (" + std::to_string(r->status) + ")";
+}
+
+common::Result<NodeLog> fetch_log(ChaosCluster& cluster, size_t i, size_t counters) {
+  auto c = cluster.client(i, Millis(5000));
+  NodeLog log;
+  log.node = cluster.node(i).name;
+  api::FeedRequest req;
+  req.limit = kFeedPageLimit;
+  req.include_internal = true;
+  bool first_page = true;
+  for (;;) {
+    auto page = c->get_feed(req);
+    if (!page.is_ok()) return page.status();
+    if (first_page) log.first_index = page->first_index;
+    first_page = false;
+    log.last_index = page->last_index;
+    for (const auto& ch : page->changes) {
+      LogEntry e;
+      e.id = ch.id;
+      e.internal = ch.internal;
+      e.payload = payload_of(ch.data_json);
+      if (!ch.ops.empty()) e.key = ch.ops.front().key;
+      log.entries.push_back(std::move(e));
+      req.since = ch.id;
+    }
+    if (page->at_end || page->changes.empty()) break;
+  }
+  std::set<uint64_t> present;
+  for (const auto& e : log.entries) present.insert(e.id);
+  for (uint64_t id = log.first_index; id <= log.last_index; id++) {
+    if (!present.count(id)) log.gaps[id] = probe_gap(*c, id);
+  }
+  log.gaps_probed = true;
+  for (size_t k = 0; k < counters; k++) {
+    std::string key = "chaos/ctr" + std::to_string(k);
+    auto kv = c->get_key(key);
+    if (kv.is_ok()) log.keys[key] = std::stoll(kv->value_json);
+  }
+  return log;
+}
+
+std::vector<std::string> usable_faults(const RunOptions& opts, const ChaosCluster& cluster) {
+  std::vector<std::string> out;
+  for (const auto& f : opts.faults.empty() ? all_faults() : opts.faults) {
+    bool net = f == "isolate-leader" || f == "split-2-1";
+    if (net && !cluster.netns_mode()) continue;
+    if (f == "power-loss" && !opts.power_loss) continue;
+    out.push_back(f);
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& all_faults() {
+  static const std::vector<std::string> kAll{"kill-leader",  "kill-follower",  "kill-all",
+                                             "pause-leader", "isolate-leader", "split-2-1",
+                                             "power-loss"};
+  return kAll;
+}
+
+int run_chaos(const RunOptions& opts) {
+  std::filesystem::create_directories(opts.out_dir);
+  ClusterConfig cc;
+  cc.changeagent_bin = opts.changeagent_bin;
+  cc.want_netns = opts.want_netns;
+  cc.eatmydata = opts.eatmydata;
+  cc.power_loss = opts.power_loss;
+  cc.work_dir = opts.out_dir;
+  auto cluster = ChaosCluster::create(cc);
+  if (!cluster.is_ok()) {
+    std::fprintf(stderr, "chaos: %s\n", cluster.status().message().c_str());
+    return kExitHarness;
+  }
+  ChaosCluster& cl = **cluster;
+  std::printf("chaos: seed %llu, %.0f s, mode: %s\n", static_cast<unsigned long long>(opts.seed),
+              opts.duration_s, cl.mode_description().c_str());
+  if (auto s = cl.start_all(); !s.is_ok()) {
+    std::fprintf(stderr, "chaos: %s\n", s.message().c_str());
+    return kExitHarness;
+  }
+  if (auto s = cl.wait_converged(kConvergeTimeout); !s.is_ok()) {
+    std::fprintf(stderr, "chaos: fresh cluster: %s\n", s.message().c_str());
+    return kExitHarness;
+  }
+  auto faults = usable_faults(opts, cl);
+  if (faults.empty()) {
+    std::fprintf(stderr, "chaos: none of the asked faults works in this mode\n");
+    return kExitHarness;
+  }
+  WorkloadConfig wc;
+  wc.endpoints = cl.endpoints();
+  wc.seed = opts.seed;
+  wc.appenders = opts.appenders;
+  wc.counters = opts.counters;
+  Workload workload(wc);
+  workload.start();
+  std::vector<FaultRecord> done = Schedule(opts, cl, workload).run(faults);
+  // Heal everything while the workload still runs: recovery under load.
+  (void)cl.heal_network();
+  for (size_t i = 0; i < cl.size(); i++) cl.sigcont(i);
+  common::Status restarted = cl.start_all();
+  std::this_thread::sleep_for(Millis(1500));
+  int64_t run_end_ns = workload.now_ns();
+  workload.stop();
+  common::Status converged = restarted.is_ok() ? cl.wait_converged(kConvergeTimeout) : restarted;
+
+  std::vector<NodeLog> logs;
+  for (size_t i = 0; converged.is_ok() && i < cl.size(); i++) {
+    auto log = fetch_log(cl, i, opts.counters);
+    if (!log.is_ok()) {
+      converged = log.status();
+      break;
+    }
+    std::ofstream f(opts.out_dir + "/final-" + cl.node(i).name + ".jsonl");
+    write_node_log(f, *log);
+    logs.push_back(std::move(log.value()));
+  }
+  auto history = workload.history();
+  {
+    std::ofstream h(opts.out_dir + "/history.jsonl");
+    for (const auto& op : history) h << render_op(op) << "\n";
+  }
+  Report report = check(history, logs);
+  compute_stalls(history, done, run_end_ns);
+  write_timeline_svg(opts.out_dir + "/timeline.svg", history, done, run_end_ns);
+  std::fputs(render_summary(opts, cl.mode_description(), done, report).c_str(), stdout);
+  if (!converged.is_ok()) {
+    std::printf("LIVENESS: the healed cluster did not converge: %s\n%s%s%s",
+                converged.message().c_str(), cl.log_tail(0, 10).c_str(), cl.log_tail(1, 10).c_str(),
+                cl.log_tail(2, 10).c_str());
+    return kExitLiveness;
+  }
+  return report.clean() ? kExitClean : kExitViolations;
+}
+
+}  // namespace chaos
