@@ -76,6 +76,6 @@ chaos: configure
 	  seed=$$(shuf -i 1-999999 -n 1); runs=$$((runs+1)); \
 	  $(BUILD_DIR)/tests/chaos/chaos --seed=$$seed --duration=60 --power-loss \
 	    --out=/tmp/chaos-long/$$seed > /tmp/chaos-long-$$seed.txt 2>&1; rc=$$?; \
-	  grep -E '^(faults injected|  [a-z-]+ x|ops:|violations)' /tmp/chaos-long-$$seed.txt | sed "s/^/seed $$seed: /"; \
+	  grep -E '^(faults injected|  [a-z0-9-]+ x|ops:|violations)' /tmp/chaos-long-$$seed.txt | sed "s/^/seed $$seed: /"; \
 	  if [ $$rc -ne 0 ]; then fail=1; cat /tmp/chaos-long-$$seed.txt; else rm -rf /tmp/chaos-long/$$seed; fi; \
 	done; echo "chaos: $$runs runs, $$( [ $$fail -eq 0 ] && echo 'no violations' || echo FAILURES)"; exit $$fail

@@ -115,7 +115,13 @@ Result<std::unique_ptr<ChaosCluster>> ChaosCluster::create(ClusterConfig cfg) {
     if (Status s = c->mount_data(); !s.is_ok()) return s;
   }
   std::string base = c->cfg_.power_loss ? c->mount_ : c->cfg_.work_dir;
-  for (auto& n : c->nodes_) n.data_dir = base + "/" + n.name + ".data";
+  // A run always starts from empty stores: an out dir reused from an
+  // earlier run holds another cluster (its id derives from the addresses).
+  for (auto& n : c->nodes_) {
+    n.data_dir = base + "/" + n.name + ".data";
+    fs::remove_all(n.data_dir, ec);
+    fs::remove(n.log_path, ec);
+  }
   return c;
 }
 
