@@ -1,5 +1,7 @@
 #include "raftlog/types.h"
 
+#include "common/varint.h"
+
 namespace raftlog {
 
 bool Membership::is_voter(NodeId id) const {
@@ -25,24 +27,8 @@ namespace {
 
 // Membership encoding (pure, no protobuf so the core stays dependency-free):
 //   "M1" count:varint { id:varint learner:u8 addr_len:varint addr }*
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-bool get_varint(const std::string& in, size_t& pos, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (pos >= in.size()) return false;
-    auto byte = static_cast<uint8_t>(in[pos++]);
-    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
+using common::get_varint;
+using common::put_varint;
 
 constexpr uint64_t kMembersMax = 1024;
 constexpr uint64_t kAddressBytesMax = 4096;

@@ -1,6 +1,7 @@
 #include "state/state_view.h"
 
 #include "common/assert.h"
+#include "common/varint.h"
 
 namespace state {
 
@@ -9,24 +10,8 @@ using common::Status;
 
 namespace {
 
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-bool get_varint(const std::string& in, size_t& pos, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (pos >= in.size()) return false;
-    auto byte = static_cast<uint8_t>(in[pos++]);
-    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
+using common::get_varint;
+using common::put_varint;
 
 std::string be64(uint64_t v) {
   std::string out(8, '\0');
