@@ -12,6 +12,8 @@ PACKAGES=(
   libc-ares-dev libspdlog-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   eatmydata clang-format
+  # chaos tests: network namespaces, partitions inside them, power loss on XFS
+  iproute2 nftables xfsprogs
 )
 
 missing=()
