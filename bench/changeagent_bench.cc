@@ -3,6 +3,9 @@
 //   write     N closed-loop clients (default sweep 1, 16, 64, 256), each a
 //             thread with its own keep-alive api::Client, post ~100 B JSON
 //             values to the leader for --seconds; writes/s, p50/p99/p999.
+//   cas       N closed-loop clients (default 1, 16, 64) each loop read ->
+//             CAS(old+1) with retry on mismatch, on one hot key and on
+//             1,000 keys; increments/s, attempts/s, p50/p99 (issue 4).
 //   catchup   preload --catchup-changes with large batches, then read them
 //             all from a follower: paged (limit 1000) and, for changeagent,
 //             the SSE stream; changes/s.
@@ -22,6 +25,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -55,12 +59,12 @@ std::vector<std::string> split(const std::string& s) {
 }
 
 const char kHelp[] =
-    "changeagent_bench: changeagent vs etcd (write, catch-up, failover)\n"
+    "changeagent_bench: changeagent vs etcd (write, cas, catch-up, failover)\n"
     "  --start-cluster            start 3 changeagent and 3 etcd members on loopback\n"
     "  --endpoints=A,B,C          use an existing changeagent cluster instead\n"
     "  --etcd-endpoints=A,B,C     use an existing etcd cluster instead\n"
     "  --systems=changeagent,etcd which systems to run (default both)\n"
-    "  --loads=write,catchup,failover (default all; failover needs --start-cluster)\n"
+    "  --loads=write,cas,catchup,failover (default all; failover needs --start-cluster)\n"
     "  --server-bin=PATH          changeagent binary (default: ../tools/changeagent)\n"
     "  --etcd-bin=PATH            etcd binary (default /usr/bin/etcd)\n"
     "  --data-parent=DIR          data dirs go below (default /var/tmp; not tmpfs)\n"
@@ -70,6 +74,9 @@ const char kHelp[] =
     "  --seconds=S                measured seconds per write level (default 10)\n"
     "  --warmup-seconds=S         unmeasured lead-in per level (default 1)\n"
     "  --clients=1,16,64,256      write sweep\n"
+    "  --cas-clients=1,16,64      compare-and-set sweep (clients per level)\n"
+    "  --cas-keys=1,1000          compare-and-set: counter keys per level\n"
+    "  --cas-seconds=S            measured seconds per CAS level (default 5)\n"
     "  --write-to-follower        send writes to a follower instead of the leader\n"
     "  --payload-bytes=N          JSON value per write (default 100)\n"
     "  --catchup-changes=M        preloaded changes (default 1000000)\n"
@@ -136,6 +143,12 @@ Status parse_flags(int argc, char** argv, Options& o) {
       } else if (k == "clients") {
         o.clients.clear();
         for (const auto& c : split(v)) o.clients.push_back(static_cast<uint32_t>(std::stoul(c)));
+      } else if (k == "cas-clients" || k == "cas-keys") {
+        auto& list = k == "cas-clients" ? o.cas_clients : o.cas_keys;
+        list.clear();
+        for (const auto& c : split(v)) list.push_back(static_cast<uint32_t>(std::stoul(c)));
+      } else if (k == "cas-seconds") {
+        o.cas_seconds = std::stod(v);
       } else if (k == "payload-bytes") {
         o.payload_bytes = static_cast<uint32_t>(std::stoul(v));
       } else if (k == "catchup-changes") {
@@ -166,6 +179,11 @@ Status parse_flags(int argc, char** argv, Options& o) {
     return Status(Code::kInvalidArgument,
                   "--seconds, --clients, --preload-batch, --page-limit and --preload-threads "
                   "must be positive, --payload-bytes at least 40");
+  }
+  if (o.cas_seconds <= 0 || std::count(o.cas_clients.begin(), o.cas_clients.end(), 0u) > 0 ||
+      std::count(o.cas_keys.begin(), o.cas_keys.end(), 0u) > 0) {
+    return Status(Code::kInvalidArgument,
+                  "--cas-seconds, --cas-clients and --cas-keys must be positive");
   }
   if (!o.start_cluster && o.endpoints.empty() && o.etcd_endpoints.empty()) {
     return Status(Code::kInvalidArgument, "pass --start-cluster or --endpoints/--etcd-endpoints");
@@ -211,6 +229,26 @@ std::vector<SystemResults> run_all(const std::vector<std::string>& names, const 
         std::fprintf(stderr, "  %s write %u clients: %.0f w/s, p99 %.2f ms\n", rs[k].name.c_str(),
                      n, w->writes_per_second, w->latency.p99_ms);
         rs[k].writes.push_back(*w);
+      }
+    }
+  }
+  if (wants(o.loads, "cas")) {
+    for (uint32_t keys : o.cas_keys) {
+      for (uint32_t n : o.cas_clients) {
+        for (size_t k = 0; k < sys.size(); k++) {
+          if (!live(k)) continue;
+          auto c = run_cas(*sys[k], o, n, keys);
+          if (g_stop) break;  // cut short: not a figure
+          if (!c.is_ok()) {
+            fail(k, "cas " + std::to_string(keys) + " keys " + std::to_string(n), c.status());
+            continue;
+          }
+          std::fprintf(
+              stderr, "  %s cas %u keys %u clients: %.0f incr/s, %.0f attempts/s, p99 %.2f ms%s\n",
+              rs[k].name.c_str(), keys, n, c->increments_per_second, c->attempts_per_second,
+              c->cas_latency.p99_ms, c->verified ? "" : ", COUNTERS DO NOT MATCH");
+          rs[k].cas.push_back(*c);
+        }
       }
     }
   }

@@ -7,12 +7,14 @@
 //   changeagent_bench_proc.cc     child processes, ports, /proc CPU, base64
 //   changeagent_bench_systems.cc  changeagent and etcd as a System
 //   changeagent_bench_loads.cc    the loads
+//   changeagent_bench_cas.cc      the compare-and-set load and its table
 //   changeagent_bench_report.cc   the table, ratios, targets and JSON
 #pragma once
 
 #include <sys/types.h>
 
 #include <atomic>
+#include <boost/json/array.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -36,7 +38,7 @@ extern std::atomic<int> g_stop_signal;  // the signal that set g_stop
 
 struct Options {
   std::vector<std::string> systems{"changeagent", "etcd"};
-  std::vector<std::string> loads{"write", "catchup", "failover"};
+  std::vector<std::string> loads{"write", "cas", "catchup", "failover"};
   bool start_cluster = false;               // start both systems' clusters ourselves
   std::vector<std::string> endpoints;       // an existing changeagent cluster
   std::vector<std::string> etcd_endpoints;  // an existing etcd cluster
@@ -68,6 +70,10 @@ struct Options {
   // The paged read stops after this long and reports the rate so far
   // (etcd 3.4 pages of a 1M-key range cost O(keys left), see BENCHMARKS.md).
   double read_seconds_max = 120;
+  // Compare-and-set: read -> CAS(old+1) loops, per key count and client count.
+  std::vector<uint32_t> cas_clients{1, 16, 64};
+  std::vector<uint32_t> cas_keys{1, 1000};
+  double cas_seconds = 5;                 // measured seconds per CAS level (after --warmup-seconds)
   double ready_max_seconds = 60;          // a cluster must elect and answer by then
   double catchup_wait_max_seconds = 120;  // a restarted member must catch up by then
 };
@@ -214,10 +220,38 @@ struct FailoverResult {
   double median_ms = 0;
 };
 
+struct CasResult {
+  uint32_t clients = 0;
+  uint32_t keys = 0;
+  double seconds = 0;
+  uint64_t increments = 0;  // successful CAS writes in the measured window
+  uint64_t attempts = 0;    // CAS writes answered in the window (won or mismatched)
+  uint64_t mismatches = 0;  // of those, lost to another client's write
+  // Reads right after a mismatch that returned the very revision the CAS
+  // lost on: the winning write was not yet applied where the read went.
+  uint64_t stale_rereads = 0;
+  uint64_t errors = 0;   // failed reads or writes, whole level
+  uint64_t unknown = 0;  // writes whose answer was lost (outcome unknown), whole level
+  double increments_per_second = 0;
+  double attempts_per_second = 0;
+  Latency cas_latency;        // the successful conditional write alone
+  Latency increment_latency;  // first read to success, retries included
+  double client_cpu = 0;      // cores used by the bench
+  double leader_cpu = 0;      // cores used by the leader process (managed only)
+  // After the level: the counters' sum against the increments acknowledged
+  // in the whole level (warm-up included); verified when
+  // acked_total <= counter_sum <= acked_total + unknown.
+  uint64_t acked_total = 0;
+  uint64_t counter_sum = 0;
+  bool verified = false;
+  std::string last_error;
+};
+
 struct SystemResults {
   std::string name, interface, settings;
   std::string error;  // empty unless a load (or the start) failed
   std::vector<WriteResult> writes;
+  std::vector<CasResult> cas;
   std::optional<CatchupResult> catchup;
   std::optional<FailoverResult> failover;
 };
@@ -225,12 +259,18 @@ struct SystemResults {
 Result<WriteResult> run_write(System& sys, const Options& o, uint32_t clients);
 Result<CatchupResult> run_catchup(System& sys, const Options& o);
 Result<FailoverResult> run_failover(System& sys, const Options& o);
+// `clients` closed-loop CAS incrementers on `keys` fresh counter keys.
+Result<CasResult> run_cas(System& sys, const Options& o, uint32_t clients, uint32_t keys);
 
 // --- report (changeagent_bench_report.cc) ---
 // The human table (returned) and the JSON document (into json_text),
 // with changeagent / etcd ratios and the targets.
 std::string format_report(const Options& o, const std::vector<SystemResults>& rs,
                           std::string& json_text);
+// The compare-and-set table (changeagent_bench_cas.cc), ratios appended.
+std::string cas_table(const Options& o, const SystemResults* ca, const SystemResults* et,
+                      boost::json::array& ratios);
+boost::json::array cas_json(const std::vector<CasResult>& rs);
 
 // Raw SSE reader (changeagent only): events after since until one has
 // id >= last_id or until stop_at, whichever is first; returns the number

@@ -82,6 +82,7 @@ json::object system_json(const SystemResults& r) {
   json::array ws;
   for (const auto& w : r.writes) ws.push_back(write_json(w));
   o["write"] = std::move(ws);
+  o["cas"] = cas_json(r.cas);
   if (r.catchup) {
     const auto& c = *r.catchup;
     o["catchup"] = json::object{{"changes", c.changes},
@@ -286,6 +287,7 @@ std::string format_report(const Options& o, const std::vector<SystemResults>& rs
                                 {"warmup_seconds", o.warmup_seconds},
                                 {"payload_bytes", o.payload_bytes},
                                 {"write_to_follower", o.write_to_follower},
+                                {"cas_seconds", o.cas_seconds},
                                 {"catchup_changes", o.catchup_changes},
                                 {"preload_batch", o.preload_batch},
                                 {"preload_threads", o.preload_threads},
@@ -303,6 +305,9 @@ std::string format_report(const Options& o, const std::vector<SystemResults>& rs
   if ((ca && !ca->writes.empty()) || (et && !et->writes.empty())) {
     s += write_table(o, ca, et, write_ratios);
   }
+  json::array cas_ratios;
+  s += cas_table(o, ca, et, cas_ratios);
+  ratios["cas"] = std::move(cas_ratios);
   s += catchup_table(o, ca, et, ratios);
   s += failover_table(o, ca, et, ratios);
   ratios["write"] = std::move(write_ratios);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench-compare: changeagent against etcd on this machine (issue 11).
+# bench-compare: changeagent against etcd on this machine (issues 11 and 4:
+# writes, compare-and-set on one hot key and on 1,000 keys, catch-up, failover).
 #
 #   tools/bench-compare.sh [BUILD_DIR] [changeagent_bench flags...]
 #   make bench-compare
