@@ -391,6 +391,7 @@ void Node::Impl::on_soft_state(const raftlog::SoftState& s) {
   if (s.leader != soft.leader) {
     leader_changes_total.inc();
     abandon_forwards_to_old_leader(s.leader);
+    abandon_unconfirmed_reads();
     if (s.leader == raftlog::kNoNode) {
       log->info("no leader (term {})", core->term().value());
     } else {

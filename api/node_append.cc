@@ -222,26 +222,47 @@ void Node::Impl::on_forward_response(const ForwardResponse& resp) {
   p.wait = q.wait;
   p.deadline = q.deadline;
   p.done = std::move(q.done);
+  p.on_applied = std::move(q.on_applied);
   Index last(resp.last_index());
   if (!q.wait) {
     std::vector<Appended> out;
     for (size_t i = 0; i < p.ts_ns.size(); i++) out.push_back({(p.first + i).value(), p.ts_ns[i]});
     p.done(std::move(out));
     p.done = nullptr;
+    p.on_applied = nullptr;
   }
   if (last <= applied) {
-    // Already applied here before the answer arrived: check the term now.
-    auto t = store->term(last);
-    if (p.done) {
-      if (t.is_ok() && *t == p.term) {
-        std::vector<Appended> out;
-        for (size_t i = 0; i < p.ts_ns.size(); i++)
-          out.push_back({(p.first + i).value(), p.ts_ns[i]});
-        p.done(std::move(out));
-      } else {
-        p.done(Status(Code::kUnavailable, "leadership changed before commit; not appended"));
+    // Applied here before the leader's answer arrived: judge the entry from
+    // the log and the state view now, as complete_applied would have.
+    auto ents = store->entries(last, last + 1, 1 << 20);
+    if (!ents.is_ok() || ents->empty()) {
+      if (p.done)
+        p.done(Status(Code::kTimeout, "outcome unknown: the entry is no longer readable"));
+      return;
+    }
+    state::ApplyResult r;
+    if (view.failed(last.value())) {
+      auto c = decode_change(ents->front().data);
+      bool revoke = c.is_ok() && c->lease_revoke() != 0;
+      bool unknown_lease = false;
+      if (c.is_ok()) {
+        for (const auto& op : c->txn().ops()) {
+          if (!op.delete_() && op.lease() != 0 && view.lease(op.lease()) == nullptr) {
+            unknown_lease = true;
+          }
+        }
+      }
+      r.outcome =
+          revoke || unknown_lease ? state::Outcome::kUnknownLease : state::Outcome::kCompareFailed;
+      if (c.is_ok()) {
+        for (const auto& cmp : c->txn().compares()) {
+          const state::KeyRecord* rec = view.get(cmp.key());
+          r.current.push_back(state::Compare{cmp.key(), rec ? rec->mod_revision : 0});
+        }
       }
     }
+    pending.emplace(last, std::move(p));
+    complete_applied(ents->front(), r);
     return;
   }
   pending.emplace(last, std::move(p));

@@ -117,6 +117,7 @@ struct Node::Impl {
   std::map<uint64_t, Clock::time_point> lease_expiry;
   std::set<uint64_t> revoking;  // expiry revokes proposed, not yet applied
   struct LeaseWait {
+    uint64_t lease_id = 0;
     Service::LeaseDone done;
     Clock::time_point deadline;
   };
@@ -178,6 +179,7 @@ struct Node::Impl {
   void complete_applied(const raftlog::Entry& e, const state::ApplyResult& r);
   void retry_waiting_for_leader();
   void abandon_forwards_to_old_leader(NodeId new_leader);
+  void abandon_unconfirmed_reads();
   void expire_deadlines(Clock::time_point now);
   void note_stamps(const std::vector<raftlog::Entry>& ents);
   void record_spec(const changeagent::peer::Change& c, Index at);
@@ -197,6 +199,9 @@ struct Node::Impl {
   void on_lost_leadership();
   void tick_leases(Clock::time_point now);
   LeaseInfo lease_info(uint64_t id, Clock::time_point now) const;
+  // The revoke entry for a lease, listing its keys as delete ops so that
+  // feeds and prefix watches see those deletes like any other.
+  std::string revoke_payload(uint64_t id) const;
   void on_lease_request(NodeId from, const changeagent::peer::LeaseRequest& req);
   void on_lease_response(const changeagent::peer::LeaseResponse& resp);
   void lease_op(uint64_t id, bool keepalive, Service::LeaseDone done);

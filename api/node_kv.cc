@@ -129,16 +129,27 @@ void Node::Impl::tick_leases(Clock::time_point now) {
   if (core->role() != raftlog::Role::kLeader) return;
   for (const auto& [id, when] : lease_expiry) {
     if (when > now || revoking.count(id)) continue;
-    PbChange c;
-    c.set_internal(true);
-    c.set_lease_revoke(id);
-    std::vector<std::string> payloads{c.SerializeAsString()};
+    std::vector<std::string> payloads{revoke_payload(id)};
     auto p = propose_here(payloads, nullptr);
     if (!p.is_ok()) return;  // busy or no longer leader: next tick
     revoking.insert(id);
     log->info("lease {} expired; revoking it and its {} keys", id,
               view.lease(id) ? view.lease(id)->keys.size() : 0);
   }
+}
+
+std::string Node::Impl::revoke_payload(uint64_t id) const {
+  PbChange c;
+  c.set_internal(true);
+  c.set_lease_revoke(id);
+  if (const state::LeaseRecord* l = view.lease(id)) {
+    for (const auto& key : l->keys) {
+      auto* op = c.mutable_txn()->add_ops();
+      op->set_key(key);
+      op->set_delete_(true);
+    }
+  }
+  return c.SerializeAsString();
 }
 
 LeaseInfo Node::Impl::lease_info(uint64_t id, Clock::time_point now) const {
@@ -182,7 +193,7 @@ void Node::Impl::lease_op(uint64_t id, bool keepalive, Service::LeaseDone done) 
   req->set_request_id(rid);
   req->set_lease_id(id);
   req->set_keepalive(keepalive);
-  lease_requests.emplace(rid, LeaseWait{std::move(done), now + opts.leader_wait});
+  lease_requests.emplace(rid, LeaseWait{id, std::move(done), now + opts.leader_wait});
   transport->send(leader, std::move(f));
 }
 
@@ -212,12 +223,14 @@ void Node::Impl::on_lease_response(const changeagent::peer::LeaseResponse& resp)
   auto it = lease_requests.find(resp.request_id());
   if (it == lease_requests.end()) return;
   auto done = std::move(it->second.done);
+  uint64_t it_id = it->second.lease_id;
   lease_requests.erase(it);
   if (resp.code() != 0) {
     done(Status(static_cast<Code>(resp.code()), resp.error()));
     return;
   }
   LeaseInfo info;
+  info.id = it_id;
   info.ttl_seconds = resp.ttl_seconds();
   info.remaining_ms = resp.remaining_ms();
   done(std::move(info));
@@ -332,12 +345,9 @@ void Node::lease_revoke(uint64_t id, std::function<void(Status)> done) {
     done(Status(Code::kNotFound, "lease " + std::to_string(id) + " not found"));
     return;
   }
-  PbChange c;
-  c.set_internal(true);
-  c.set_lease_revoke(id);
   auto shared = std::make_shared<std::function<void(Status)>>(std::move(done));
   QueuedAppend q;
-  q.payloads.push_back(c.SerializeAsString());
+  q.payloads.push_back(impl_->revoke_payload(id));
   q.done = [shared](Result<std::vector<Appended>> r) {
     if (!r.is_ok()) (*shared)(r.status());
   };

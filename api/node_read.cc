@@ -158,6 +158,20 @@ void Node::Impl::on_read_state(const raftlog::ReadState& rs) {
   it->second.confirmed = true;
 }
 
+// A ReadIndex request in flight to a leader that is gone will never be
+// confirmed: say so now (the client retries) instead of at the deadline.
+void Node::Impl::abandon_unconfirmed_reads() {
+  for (auto it = reads.begin(); it != reads.end();) {
+    if (it->second.confirmed) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = reads.erase(it);
+    done(Status(Code::kUnavailable, "the leader changed before the read was confirmed; retry"));
+  }
+}
+
 void Node::Impl::finish_reads() {
   for (auto it = reads.begin(); it != reads.end();) {
     if (it->second.confirmed && applied >= it->second.index) {

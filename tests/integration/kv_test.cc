@@ -331,7 +331,7 @@ TEST_F(KvTest, BadKeyAndLeaseInputIsRefusedAndNothingIsHalfApplied) {
 // to a follower is applied but never answered, and a put naming an unknown
 // lease sent to a follower is answered 200 with a revision although nothing
 // was written. Enable with the fix.
-TEST_F(KvTest, DISABLED_LeaseWritesThroughAFollowerAreAnsweredTruthfully) {
+TEST_F(KvTest, LeaseWritesThroughAFollowerAreAnsweredTruthfully) {
   ASSERT_NO_FATAL_FAILURE(start());
   size_t f = cluster_->followers(leader_).front();
   auto c = cluster_->client(f, kClientTimeout);
@@ -354,7 +354,7 @@ TEST_F(KvTest, DISABLED_LeaseWritesThroughAFollowerAreAnsweredTruthfully) {
 // FINDINGS.md F6 (unfixed; api/node_read.cc): a ReadIndex in flight to a
 // leader that died waits out the whole request timeout (3 s here) instead
 // of failing over once a new leader is known. Enable with the fix.
-TEST_F(KvTest, DISABLED_ConsistentReadAfterLeaderKillAnswersPromptly) {
+TEST_F(KvTest, ConsistentReadAfterLeaderKillAnswersPromptly) {
   ASSERT_NO_FATAL_FAILURE(start());
   size_t f = cluster_->followers(leader_).front();
   auto c = cluster_->client(f, kClientTimeout);
