@@ -111,6 +111,24 @@ class Client {
   Status lease_revoke(uint64_t id);  // also deletes the lease's keys
   Result<LeaseInfo> lease_get(uint64_t id);
 
+  // ---- membership (client_members.cc) ----
+  // Only the leader changes membership; a follower answers 503 not_leader,
+  // on which the client fails over to the next endpoint, so give them all.
+  // kFailedPrecondition: a removal refused because it would leave fewer
+  // reachable voters than a quorum (force overrides; only for a dead node).
+  // kConflict: a name or peer address already in use, or another change in
+  // flight. kNotFound: no such member id.
+  // Adds a learner; req.auto_promote=false keeps it one (a read-only
+  // replica), else the leader promotes it once caught up. Never resent.
+  Result<MemberView> add_member(const MemberRequest& req);
+  Result<MemberView> get_member(uint64_t id);
+  Status remove_member(uint64_t id, bool force = false);  // never resent
+  Status promote_member(uint64_t id);
+  // peer_url: host:port (or http://host:port) the other members dial.
+  Status update_member(uint64_t id, const std::string& peer_url);
+  // Moves leadership to member `id`; OK once it moved (kTimeout if not).
+  Status move_leader(uint64_t id);
+
   Result<ClusterView> cluster();
   Result<std::map<uint64_t, std::string>> members();  // id -> peer address
   // OK when the endpoint that answers is healthy. No failover on 503 here:

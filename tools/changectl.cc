@@ -6,6 +6,8 @@
 //     changes watch|tail [--since N] [--tag t]... [--prefix P]
 //     keys get|put|del|list|watch ...   lease grant|keepalive|revoke|get ...
 //     cluster status | cluster members | health
+//     cluster add NAME PEER_URL [--client-url U] [--learner]
+//     cluster remove|promote|move-leader ID|NAME   cluster update ID|NAME PEER_URL
 //
 // Exit codes for scripts: 0 ok, 1 request failed or server error, 2 usage
 // error, 3 not found, 4 revision mismatch (a compare-and-set lost). A
@@ -156,7 +158,10 @@ int run(api::Client& c, const Global& g) {
     return run_keys(c, g);
   } else if (g.group == "lease") {
     return run_lease(c, g);
-  } else if (g.group == "cluster" && g.rest.empty()) {
+  } else if (g.group == "cluster" &&
+             !(g.rest.empty() && (g.command == "status" || g.command == "members"))) {
+    return run_cluster_change(c, g);
+  } else if (g.group == "cluster") {
     if (g.command == "status") {
       auto r = c.cluster();
       if (!r.is_ok()) return fail(r.status());
@@ -192,6 +197,10 @@ const char* kUsage =
     "  lease grant TTL_SECONDS | lease get ID | lease revoke ID\n"
     "  lease keepalive ID [--follow]                       (--follow: until Ctrl-C)\n"
     "  cluster status | cluster members | health\n"
+    "  cluster add NAME PEER_URL [--client-url URL] [--learner]  (--learner: stays a learner)\n"
+    "  cluster remove ID|NAME [--force]                  (--force: only for a dead node)\n"
+    "  cluster promote ID|NAME | cluster move-leader ID|NAME\n"
+    "  cluster update ID|NAME PEER_URL                   (a member's new peer address)\n"
     "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 revision mismatch\n";
 
 Global parse_global(int argc, char** argv, po::options_description& desc) {

@@ -52,4 +52,8 @@ uint64_t parse_count(const std::string& text, const std::string& what);
 int run_keys(api::Client& c, const Global& g);
 int run_lease(api::Client& c, const Global& g);
 
+// cluster add|remove|promote|move-leader|update (changectl_cluster.cc); the
+// caller handles cluster status|members.
+int run_cluster_change(api::Client& c, const Global& g);
+
 }  // namespace changectl

@@ -124,6 +124,26 @@ void print_members(std::ostream& out, Format f, const std::map<uint64_t, std::st
   print_table(out, rows);
 }
 
+void print_member(std::ostream& out, Format f, const api::MemberView& m) {
+  if (f == Format::kJson) {
+    out << boost::json::serialize(boost::json::object{{"id", m.id},
+                                                      {"name", m.name},
+                                                      {"peerURL", m.peer_url},
+                                                      {"clientURL", m.client_url},
+                                                      {"learner", m.learner}})
+        << "\n";
+    return;
+  }
+  print_table(
+      out, {{"ID", "NAME", "ROLE", "PEER", "CLIENT"},
+            {std::to_string(m.id), m.name.empty() ? "-" : m.name, m.learner ? "learner" : "voter",
+             m.peer_url.empty() ? "-" : m.peer_url, m.client_url.empty() ? "-" : m.client_url}});
+}
+
+void print_outcome(std::ostream& out, Format f, const std::string& json, const std::string& text) {
+  out << (f == Format::kJson ? json : text) << "\n";
+}
+
 namespace {
 
 std::string cut(std::string text) {

@@ -19,6 +19,10 @@ void print_change(std::ostream& out, Format f, const api::Change& c);
 void print_change_line(std::ostream& out, Format f, const api::Change& c);
 void print_cluster(std::ostream& out, Format f, const api::ClusterView& view);
 void print_members(std::ostream& out, Format f, const std::map<uint64_t, std::string>& members);
+// One member (cluster add): a table row, or {"id","name","peerURL","clientURL","learner"}.
+void print_member(std::ostream& out, Format f, const api::MemberView& m);
+// The outcome of a membership change: `json` for -o json, `text` for people.
+void print_outcome(std::ostream& out, Format f, const std::string& json, const std::string& text);
 
 // Keys and leases.
 void print_key(std::ostream& out, Format f, const api::KeyValue& kv);

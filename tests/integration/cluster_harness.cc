@@ -251,20 +251,59 @@ Cluster::~Cluster() {
 Status Cluster::pick_ports() {
   auto ports = free_ports(2 * nodes_.size());
   if (!ports.is_ok()) return ports.status();
+  initial_cluster_.clear();
   for (size_t i = 0; i < nodes_.size(); i++) {
     nodes_[i].client_port = (*ports)[2 * i];
     nodes_[i].peer_port = (*ports)[2 * i + 1];
+    if (!initial_cluster_.empty()) initial_cluster_ += ",";
+    initial_cluster_ += nodes_[i].name + "=" + nodes_[i].peer_address();
   }
   return Status::ok();
 }
 
 std::string Cluster::initial_cluster() const {
-  std::string out;
+  return initial_cluster_;
+}
+
+Result<uint16_t> Cluster::free_port() {
+  auto p = free_ports(1);
+  if (!p.is_ok()) return p.status();
+  return p->front();
+}
+
+Result<size_t> Cluster::add_joining_node(Millis timeout) {
+  std::string urls;
   for (const auto& n : nodes_) {
-    if (!out.empty()) out += ",";
-    out += n.name + "=" + n.peer_address();
+    if (n.pid <= 0 || n.retired) continue;
+    urls += (urls.empty() ? "" : ",") + n.client_address();
   }
-  return out;
+  if (urls.empty()) return Status(Code::kFailedPrecondition, "no running node to join through");
+  auto ports = free_ports(2);
+  if (!ports.is_ok()) return ports.status();
+  NodeSpec n;
+  n.name = "n" + std::to_string(nodes_.size() + 1);
+  n.data_dir = dir_ + "/" + n.name + ".data";
+  n.log_path = dir_ + "/" + n.name + ".log";
+  n.token = opts_.token;
+  n.client_port = (*ports)[0];
+  n.peer_port = (*ports)[1];
+  n.joined = true;
+  n.join_urls = urls;
+  nodes_.push_back(std::move(n));
+  size_t i = nodes_.size() - 1;
+  if (Status s = spawn(i); !s.is_ok()) return s;
+  bool taken = false;
+  if (Status s = wait_serving(i, timeout, taken); !s.is_ok()) {
+    if (running(i)) kill9(i);
+    return s;
+  }
+  return i;
+}
+
+void Cluster::retire(size_t i) {
+  if (running(i)) kill9(i);
+  nodes_[i].retired = true;
+  append_file(nodes_[i].log_path, "=== harness: " + nodes_[i].name + " retired\n");
 }
 
 std::string Cluster::make_dir(const std::string& name) {
@@ -279,7 +318,7 @@ std::vector<std::string> Cluster::node_args(size_t i) const {
           "--data-dir=" + n.data_dir,
           "--listen-client=" + n.client_address(),
           "--listen-peer=" + n.peer_address(),
-          "--initial-cluster=" + initial_cluster(),
+          n.joined ? "--join=" + n.join_urls : "--initial-cluster=" + initial_cluster(),
           "--initial-cluster-token=" + n.token,
           "--tick-ms=" + std::to_string(opts_.tick_ms),
           "--heartbeat-ticks=" + std::to_string(opts_.heartbeat_ticks),
@@ -347,7 +386,7 @@ Status Cluster::start_all(Millis timeout) {
   if (nodes_.front().peer_port != 0) {
     // A restart: the ports are in the data dirs' membership and stay.
     for (size_t i = 0; i < nodes_.size(); i++) {
-      if (running(i)) continue;
+      if (running(i) || nodes_[i].retired) continue;
       if (auto s = start(i, timeout); !s.is_ok()) return s;
     }
     return Status::ok();
@@ -486,7 +525,9 @@ std::optional<size_t> Cluster::leader() {
     nodes_[i].id = d->id;
     seen[i] = *d;
   }
-  size_t quorum = nodes_.size() / 2 + 1;
+  size_t members = static_cast<size_t>(
+      std::count_if(nodes_.begin(), nodes_.end(), [](const NodeSpec& n) { return !n.retired; }));
+  size_t quorum = members / 2 + 1;
   for (const auto& [i, d] : seen) {
     if (d.state != "leader") continue;
     size_t agree = 0;

@@ -62,6 +62,11 @@ struct NodeSpec {
   bool stopped = false;  // SIGSTOPped
   uint64_t id = 0;       // raft node id, learnt from /diagnostics/raft (0 = not yet)
   std::optional<Exit> last_exit;
+  // Started with --join=<join_urls> instead of --initial-cluster (add_joining_node).
+  bool joined = false;
+  std::string join_urls;
+  // Removed from the cluster (retire): never restarted, not counted for quorum.
+  bool retired = false;
 
   std::string client_address() const { return "127.0.0.1:" + std::to_string(client_port); }
   std::string peer_address() const { return "127.0.0.1:" + std::to_string(peer_port); }
@@ -90,6 +95,20 @@ class Cluster {
   // (Re)starts one node with its data dir and ports; waits until it answers.
   Status start(size_t i, Millis timeout = Millis(10000));
 
+  // A new node n<size+1> on fresh ports, started with --join naming the
+  // client addresses of the running nodes: it asks the cluster to add it
+  // (as an auto-promoting learner) and starts empty. Waits until it answers
+  // HTTP; its index.
+  Result<size_t> add_joining_node(Millis timeout = Millis(10000));
+  // Node i was removed from the membership: SIGKILLed if still running,
+  // never restarted by start_all, and no longer counted by leader().
+  void retire(size_t i);
+  // A free port on 127.0.0.1 (bound to port 0 and released).
+  static Result<uint16_t> free_port();
+  // Moves a stopped node to another peer port for its next start (after
+  // the cluster was told with PUT /cluster/members/{id}).
+  void set_peer_port(size_t i, uint16_t port) { nodes_[i].peer_port = port; }
+
   // SIGKILL and reap.
   void kill9(size_t i);
   // SIGKILL to every running node first, then reap them all: a crash of
@@ -104,8 +123,9 @@ class Cluster {
   // Reaps a node that exited on its own; the exit if it did.
   std::optional<Exit> poll_exit(size_t i);
 
-  // A node every running, non-stopped node names as leader in the same
-  // term (so the cluster agrees), polled via /diagnostics/raft.
+  // A node that a quorum of the (non-retired) nodes, among the running
+  // non-stopped ones, names as leader in the same term, polled via
+  // /diagnostics/raft.
   Result<size_t> wait_for_leader(Millis timeout);
   // Current opinion without waiting: the agreed leader, if any.
   std::optional<size_t> leader();
@@ -121,7 +141,9 @@ class Cluster {
   // A process of the same binary with these flags, run to completion (for
   // refusals at start-up). SIGKILLed at the deadline.
   Result<RunResult> run_once(const std::vector<std::string>& args, Millis timeout);
-  // --initial-cluster value for this cluster, and a fresh dir under ours.
+  // --initial-cluster value for this cluster as first started (it fixes the
+  // cluster id, so it stays when a node moves its peer port or a node
+  // joins), and a fresh dir under ours.
   std::string initial_cluster() const;
   std::string make_dir(const std::string& name);
 
@@ -151,6 +173,7 @@ class Cluster {
   ClusterOptions opts_;
   std::string dir_;
   std::vector<NodeSpec> nodes_;
+  std::string initial_cluster_;  // set when the ports are picked
 };
 
 }  // namespace integration

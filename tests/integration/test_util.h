@@ -123,6 +123,7 @@ inline Result<std::vector<api::Change>> full_feed(api::Client& c) {
 struct Acked {
   uint64_t id = 0;
   uint64_t seq = 0;
+  Clock::time_point at{};  // when the acknowledgement arrived
 };
 
 // Posts {"w": name, "seq": n} one after another from its own thread until
@@ -152,6 +153,16 @@ class Writer {
     return acked_.size();
   }
   uint64_t failures() const { return failures_; }
+  // Each failed post: when it ended, how long it took, and its status.
+  struct Failure {
+    Clock::time_point at;
+    Millis took;
+    Status status;
+  };
+  std::vector<Failure> failure_log() const {
+    std::lock_guard lock(mu_);
+    return failure_log_;
+  }
   const std::string& name() const { return name_; }
   // Polls until at least n changes were acknowledged.
   bool wait_acked(size_t n, Millis timeout) const {
@@ -180,13 +191,19 @@ class Writer {
     auto client = make_client(first);
     for (uint64_t seq = 1; !stop_ && client; seq++) {
       std::string data = "{\"w\":\"" + name_ + "\",\"seq\":" + std::to_string(seq) + "}";
+      auto t0 = Clock::now();
       auto r = client->post_change(change_of(data, {"writer"}));
       if (r.is_ok()) {
         std::lock_guard lock(mu_);
-        acked_.push_back(Acked{r->id, seq});
+        acked_.push_back(Acked{r->id, seq, Clock::now()});
         continue;
       }
       failures_++;
+      {
+        std::lock_guard lock(mu_);
+        failure_log_.push_back(
+            {Clock::now(), std::chrono::duration_cast<Millis>(Clock::now() - t0), r.status()});
+      }
       if (r.status().code() == common::Code::kTimeout) client = make_client(++first);
       std::this_thread::sleep_for(Millis(10));
     }
@@ -200,6 +217,7 @@ class Writer {
   std::atomic<uint64_t> failures_{0};
   mutable std::mutex mu_;
   std::vector<Acked> acked_;
+  std::vector<Failure> failure_log_;
 };
 
 inline bool same_change(const api::Change& a, const api::Change& b) {

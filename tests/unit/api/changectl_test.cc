@@ -67,6 +67,71 @@ TEST(Changectl, PostGetClusterAndExitCodes) {
   EXPECT_EQ(boost::json::parse(members.out).at("2").as_string(), "127.0.0.1:9002");
 }
 
+TEST(Changectl, ClusterMembershipCommands) {
+  TestServer ts;
+  std::string ep = "--endpoints " + ts.endpoint();
+
+  CtlResult add = changectl(ep +
+                            " -o json cluster add n3 http://127.0.0.1:9003 --client-url "
+                            "http://127.0.0.1:8003 --learner");
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  auto added = boost::json::parse(add.out);
+  uint64_t id = added.at("id").to_number<uint64_t>();
+  EXPECT_EQ(added.at("name").as_string(), "n3");
+  EXPECT_EQ(added.at("peerURL").as_string(), "127.0.0.1:9003");  // the server strips the scheme
+  EXPECT_EQ(added.at("clientURL").as_string(), "http://127.0.0.1:8003");
+  EXPECT_TRUE(added.at("learner").as_bool());
+  CtlResult table = changectl(ep + " cluster add n4 127.0.0.1:9004");
+  ASSERT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("ROLE"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("learner"), std::string::npos) << table.out;
+  EXPECT_EQ(changectl(ep + " cluster add n3 127.0.0.1:9005").exit_code, 1);  // name taken
+
+  // By name and by id; the table names the member.
+  CtlResult promote = changectl(ep + " cluster promote n3");
+  ASSERT_EQ(promote.exit_code, 0);
+  EXPECT_NE(promote.out.find("(n3) is a voter"), std::string::npos) << promote.out;
+  CtlResult status = changectl(ep + " -o json cluster status");
+  bool n3_learner = true;
+  auto details = boost::json::parse(status.out);
+  for (const auto& m : details.at("details").as_array()) {
+    if (m.at("name").as_string() == "n3") n3_learner = m.at("learner").as_bool();
+  }
+  EXPECT_FALSE(n3_learner);
+  CtlResult update =
+      changectl(ep + " -o json cluster update " + std::to_string(id) + " 127.0.0.1:9103");
+  ASSERT_EQ(update.exit_code, 0);
+  EXPECT_EQ(boost::json::parse(update.out).at("peerURL").as_string(), "127.0.0.1:9103");
+  CtlResult moved = changectl(ep + " -o json cluster move-leader n2");
+  ASSERT_EQ(moved.exit_code, 0);
+  EXPECT_EQ(boost::json::parse(moved.out).at("leader").as_int64(), 2);
+  EXPECT_NE(changectl(ep + " cluster status").out.find("leader 2"), std::string::npos);
+
+  // A refused removal fails (1) unless forced; unknown members are 3.
+  ts.svc.on_io([&] { ts.svc.refuse_removal_without_force = true; });
+  EXPECT_EQ(changectl(ep + " cluster remove n3").exit_code, 1);
+  CtlResult removed = changectl(ep + " -o json cluster remove n3 --force");
+  ASSERT_EQ(removed.exit_code, 0) << removed.out;
+  EXPECT_EQ(boost::json::parse(removed.out).at("id").to_number<uint64_t>(), id);
+  EXPECT_TRUE(boost::json::parse(removed.out).at("removed").as_bool());
+  EXPECT_EQ(changectl(ep + " cluster remove n3").exit_code, 3);
+  EXPECT_EQ(changectl(ep + " cluster promote 999").exit_code, 3);
+  EXPECT_EQ(changectl(ep + " cluster move-leader nobody").exit_code, 3);
+
+  // Not the leader: the 503 not_leader is a failure (1).
+  ts.svc.on_io([&] { ts.svc.member_error = Status(Code::kNotLeader, "ask n1"); });
+  EXPECT_EQ(changectl(ep + " cluster promote n2").exit_code, 1);
+  EXPECT_EQ(changectl(ep + " cluster add n9 127.0.0.1:9009").exit_code, 1);
+
+  // Usage errors.
+  EXPECT_EQ(changectl(ep + " cluster add n5").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " cluster remove").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " cluster update n2").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " cluster promote 0").exit_code, 2);
+  EXPECT_EQ(changectl(ep + " cluster frob n2").exit_code, 2);
+  EXPECT_NE(changectl("--help").out.find("cluster move-leader"), std::string::npos);
+}
+
 TEST(Changectl, KeysCommandsAndExitCodes) {
   TestServer ts;
   std::string ep = "--endpoints " + ts.endpoint();

@@ -35,6 +35,10 @@ class FakeService : public Service {
   std::optional<Status> txn_error;  // next txns fail with this
   uint64_t txn_calls = 0;           // txns that reached the Service (bad input must not)
   uint64_t keepalive_calls = 0;
+  // Membership: the next membership calls fail with this (e.g. kNotLeader).
+  std::optional<Status> member_error;
+  // remove_member without force answers kFailedPrecondition (a lost quorum).
+  bool refuse_removal_without_force = false;
 
   void append(std::vector<ChangeInput> changes, bool wait, AppendDone done) override {
     if (append_error) {
@@ -166,11 +170,57 @@ class FakeService : public Service {
     post(done, info(id));
   }
 
+  void add_member(MemberRequest req, std::function<void(Result<MemberView>)> done) override {
+    if (member_error) return post_result(done, Result<MemberView>(*member_error));
+    for (const auto& m : members_) {
+      if (m.name == req.name || m.peer_url == req.peer_url) {
+        return post_result(done, Result<MemberView>(Status(Code::kConflict, "in use")));
+      }
+    }
+    members_.push_back({next_member_id_++, req.name, req.peer_url, req.client_url, true});
+    post_result(done, Result<MemberView>(members_.back()));
+  }
+
+  void remove_member(uint64_t id, bool force, std::function<void(Status)> done) override {
+    auto it = find_member(id);
+    Status s = member_error           ? *member_error
+               : it == members_.end() ? member_not_found(id)
+               : refuse_removal_without_force && !force
+                   ? Status(Code::kFailedPrecondition, "would lose the quorum")
+                   : Status::ok();
+    if (s.is_ok()) members_.erase(it);
+    post_result(done, s);
+  }
+
+  void promote_member(uint64_t id, std::function<void(Status)> done) override {
+    auto it = find_member(id);
+    Status s = member_error           ? *member_error
+               : it == members_.end() ? member_not_found(id)
+                                      : Status::ok();
+    if (s.is_ok()) it->learner = false;
+    post_result(done, s);
+  }
+
+  void update_member(uint64_t id, std::string peer_url, std::function<void(Status)> done) override {
+    auto it = find_member(id);
+    Status s = member_error           ? *member_error
+               : it == members_.end() ? member_not_found(id)
+                                      : Status::ok();
+    if (s.is_ok()) it->peer_url = peer_url;
+    post_result(done, s);
+  }
+
+  void transfer_leadership(uint64_t id, std::function<void(Status)> done) override {
+    auto it = find_member(id);
+    Status s = member_error           ? *member_error
+               : it == members_.end() ? member_not_found(id)
+                                      : Status::ok();
+    if (s.is_ok()) leader_id_ = id;
+    post_result(done, s);
+  }
+
   ClusterView cluster() override {
-    return {"00000000000000aa",
-            has_leader ? 1u : 0u,
-            {{1, "n1", "127.0.0.1:9001", "127.0.0.1:8001", false},
-             {2, "n2", "127.0.0.1:9002", "127.0.0.1:8002", false}}};
+    return {"00000000000000aa", has_leader ? leader_id_ : 0u, members_};
   }
 
   RaftDiagnostics diagnostics() override {
@@ -327,6 +377,18 @@ class FakeService : public Service {
     boost::asio::post(io_, [done, r] { done(r); });
   }
 
+  std::vector<MemberView>::iterator find_member(uint64_t id) {
+    return std::find_if(members_.begin(), members_.end(),
+                        [id](const MemberView& m) { return m.id == id; });
+  }
+  static Status member_not_found(uint64_t id) {
+    return Status(Code::kNotFound, "no member " + std::to_string(id));
+  }
+  template <typename R>
+  void post_result(const std::function<void(R)>& done, R r) {
+    boost::asio::post(io_, [done, r] { done(r); });
+  }
+
   void wake_waiters() {
     auto it = std::partition(waiters_.begin(), waiters_.end(),
                              [&](const auto& w) { return w.first >= last_index_; });
@@ -343,6 +405,10 @@ class FakeService : public Service {
   std::map<std::string, KeyValue> keys_;
   std::map<uint64_t, Lease> leases_;
   uint64_t next_lease_id_ = 7001;  // far from revisions, so tests catch a mix-up
+  std::vector<MemberView> members_ = {{1, "n1", "127.0.0.1:9001", "127.0.0.1:8001", false},
+                                      {2, "n2", "127.0.0.1:9002", "127.0.0.1:8002", false}};
+  uint64_t next_member_id_ = 101;
+  uint64_t leader_id_ = 1;
 };
 
 }  // namespace api::test
