@@ -124,7 +124,10 @@ asio::awaitable<HttpReply> Router::dispatch_members(const HttpRequest& req, cons
     co_return json_reply(201, json::serialize(o));
   }
   auto mp = member_path(path);
-  if (!mp) co_return status_reply(bad("a member id is a positive integer, as GET /cluster gave"));
+  if (!mp) {
+    co_return error_reply(kErrRouteNotFound,
+                          "no such resource: " + path + " (members are /cluster/members/{id})");
+  }
   auto [id, promote] = *mp;
   route_name = promote ? "/cluster/members/{id}/promote" : "/cluster/members/{id}";
   if (promote) {

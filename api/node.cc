@@ -374,6 +374,8 @@ void Node::Impl::apply(const std::vector<raftlog::Entry>& ents) {
       if (m.is_ok()) {
         log->info("membership at index {}: {} members", e.index.value(), m->members.size());
         sync_peers(*m);
+        // Only members that are in no configuration still in play go.
+        if (core->membership() == *m) drop_removed_peers(*m);
       }
     }
     entries_applied_total.inc();
@@ -408,6 +410,19 @@ void Node::Impl::sync_peers(const raftlog::Membership& m) {
   for (const auto& [id, member] : m.members) {
     if (id == self) continue;
     transport->set_peer(id, decode_member_address(member.address).peer);
+    dialled.insert(id);
+  }
+}
+
+// A membership entry applied (committed): stop dialling members it removed.
+void Node::Impl::drop_removed_peers(const raftlog::Membership& m) {
+  for (auto it = dialled.begin(); it != dialled.end();) {
+    if (m.contains(*it)) {
+      ++it;
+      continue;
+    }
+    transport->remove_peer(*it);
+    it = dialled.erase(it);
   }
 }
 

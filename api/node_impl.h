@@ -134,6 +134,7 @@ struct Node::Impl {
   // Client URLs peers told us in their handshakes (the membership records
   // only what each member said when it was added).
   std::map<NodeId, std::string> peer_client_urls;
+  std::set<NodeId> dialled;  // peers the transport knows from the membership
 
   // Reads.
   std::multimap<Index, Waiter> waiters;  // wake when applied > key
@@ -164,6 +165,7 @@ struct Node::Impl {
   void apply(const std::vector<raftlog::Entry>& ents);
   void on_soft_state(const raftlog::SoftState& s);
   void sync_peers(const raftlog::Membership& m);
+  void drop_removed_peers(const raftlog::Membership& m);
   void fail(const Status& st);
   void finish_shutdown();
 

@@ -22,6 +22,7 @@ Status Node::Impl::check_leader() const {
   if (l == raftlog::kNoNode) return Status(Code::kUnavailable, "no leader; retry");
   MemberAddress a = decode_member_address(
       core->membership().contains(l) ? core->membership().members.at(l).address : "");
+  if (auto it = peer_client_urls.find(l); it != peer_client_urls.end()) a.client = it->second;
   return Status(Code::kNotLeader, "membership changes go to the leader: " + a.name +
                                       (a.client.empty() ? "" : " at " + a.client));
 }
@@ -57,6 +58,11 @@ void Node::add_member(MemberRequest req, std::function<void(Result<MemberView>)>
   raftlog::Membership next = s.core->membership();
   for (const auto& [mid, m] : next.members) {
     MemberAddress a = decode_member_address(m.address);
+    if (mid == id && a.peer == req.peer_url) {
+      // Added beforehand (changectl cluster add), now joining: the same
+      // request again is not a conflict.
+      return done(MemberView{id.value(), a.name, a.peer, req.client_url, m.learner});
+    }
     if (mid == id) return done(Status(Code::kConflict, "a member named " + req.name + " exists"));
     if (a.peer == req.peer_url) {
       return done(Status(Code::kConflict, "member " + a.name + " already uses " + req.peer_url));
@@ -101,8 +107,9 @@ void Node::remove_member(uint64_t raw_id, bool force, std::function<void(Status)
   Status st = s.propose_config(
       next, [shared](const raftlog::Entry&, const state::ApplyResult&) { (*shared)(Status::ok()); },
       [shared](Status e) { (*shared)(e); });
+  // The connection to the removed member stays until the removal applies:
+  // an overwritten removal must not cut the member off (FINDINGS F9).
   if (!st.is_ok()) (*shared)(st);
-  if (st.is_ok() && voter) s.transport->remove_peer(id);
 }
 
 void Node::promote_member(uint64_t raw_id, std::function<void(Status)> done) {

@@ -328,7 +328,7 @@ TEST_F(MembershipTest, RemovalThatWouldLoseTheQuorumIsRefusedUnlessForced) {
 // overwrites that uncommitted change, the old leader can no longer answer
 // the member, which still is in the configuration (and may be the new
 // leader): it never catches up again.
-TEST_F(MembershipTest, DISABLED_OldLeaderCatchesUpAfterItsForcedRemovalIsUndone) {
+TEST_F(MembershipTest, OldLeaderCatchesUpAfterItsForcedRemovalIsUndone) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto w = writer("quorum");
   w->start();
@@ -416,7 +416,7 @@ TEST_F(MembershipTest, FollowersAnswerNotLeaderOtherClusterIsRefusedLeaderMoves)
 // FINDINGS.md F8: a follower's 503 not_leader names the leader but not its
 // client URL when the leader is a bootstrap member (whose membership entry
 // carries no client URL; the one learnt from the peer handshake is not used).
-TEST_F(MembershipTest, DISABLED_NotLeaderNamesTheLeadersClientUrl) {
+TEST_F(MembershipTest, NotLeaderNamesTheLeadersClientUrl) {
   ASSERT_NO_FATAL_FAILURE(start());
   size_t f = cluster_->followers(leader_).front();
   auto res =
@@ -430,7 +430,7 @@ TEST_F(MembershipTest, DISABLED_NotLeaderNamesTheLeadersClientUrl) {
 // /cluster/members) cannot be started: --join asks to add it again, gets
 // 409 "a member named n4 exists" and exits. Disabled until --join accepts
 // an existing member with the same peer address.
-TEST_F(MembershipTest, DISABLED_StartsAMemberAddedBeforehand) {
+TEST_F(MembershipTest, StartsAMemberAddedBeforehand) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto client_port = Cluster::free_port();
   auto peer = Cluster::free_port();
