@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -277,5 +278,12 @@ boost::json::array cas_json(const std::vector<CasResult>& rs);
 // of events read.
 Result<uint64_t> read_sse(const std::string& endpoint, uint64_t since, uint64_t last_id,
                           Clock::time_point stop_at);
+
+// Shared helpers (changeagent_bench_util.cc).
+// p50/p99/p999/max of latencies in microseconds (sorts `us`).
+Latency latency_of(std::vector<uint32_t>& us);
+// A field as uint64: JSON numbers, or decimal strings as grpc-gateway renders them.
+uint64_t get_u64(const boost::json::object& o, std::string_view key);
+Result<boost::json::object> parse_object(const std::string& body);
 
 }  // namespace cabench

@@ -40,21 +40,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-Latency latency_of(std::vector<uint32_t>& us) {
-  Latency l;
-  if (us.empty()) return l;
-  std::sort(us.begin(), us.end());
-  auto at = [&](double q) {
-    size_t i = std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())));
-    return us[i] / 1000.0;
-  };
-  l.p50_ms = at(0.50);
-  l.p99_ms = at(0.99);
-  l.p999_ms = at(0.999);
-  l.max_ms = us.back() / 1000.0;
-  return l;
-}
-
 bool ok_status(int s) {
   return s >= 200 && s < 300;
 }

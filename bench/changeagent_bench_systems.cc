@@ -23,25 +23,6 @@ constexpr auto kPollInterval = std::chrono::milliseconds(50);
 // (connection refused); a live one within this.
 constexpr auto kProbeTimeout = std::chrono::milliseconds(2000);
 
-// JSON numbers, or decimal strings as grpc-gateway renders 64-bit integers.
-uint64_t get_u64(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr) return 0;
-  if (v->is_uint64()) return v->as_uint64();
-  if (v->is_int64()) return static_cast<uint64_t>(v->as_int64());
-  if (v->is_string()) return std::strtoull(v->as_string().c_str(), nullptr, 10);
-  return 0;
-}
-
-Result<json::object> parse_object(const std::string& body) {
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec || !v.is_object()) {
-    return Status(Code::kInternal, "answer is not a JSON object: " + body.substr(0, 200));
-  }
-  return std::move(v.as_object());
-}
-
 // One request to exactly one member; non-2xx becomes a Status.
 Result<std::string> ask(const std::string& endpoint, std::string_view method,
                         std::string_view target, std::string body = {}) {
