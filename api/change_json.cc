@@ -112,6 +112,18 @@ Result<PostedChange> change_from_value(const json::value& v) {
     out.key = std::move(key.value());
   }
   const json::value* data = o ? o->if_contains("data") : nullptr;
+  const json::value* rid = o ? o->if_contains("requestId") : nullptr;
+  if (rid) {
+    // Like "ifRevision" needs "key": an object with "requestId" is a change
+    // object, never data stored whole (a dropped id would append twice).
+    if (!data && !out.key.present) return invalid("\"requestId\" needs \"data\"");
+    if (!rid->is_string() || rid->as_string().empty() ||
+        rid->as_string().size() > kRequestIdBytesMax) {
+      return invalid("\"requestId\" must be a string of 1 to " +
+                     std::to_string(kRequestIdBytesMax) + " bytes");
+    }
+    in.request_id = std::string(rid->as_string());
+  }
   if (!data && !out.key.present) {
     in.data_json = json::serialize(v);
     return out;
@@ -185,6 +197,11 @@ Result<PostBody> parse_post_body(std::string_view body, bool batch) {
   for (size_t i = 0; i < a.size(); i++) {
     auto one = change_from_value(a[i]);
     if (!one.is_ok()) return one.status();
+    if (!one->change.request_id.empty()) {
+      return invalid("change " + std::to_string(i) +
+                     " of the batch has a requestId; a batch is one request: send its id in "
+                     "the Idempotency-Key header");
+    }
     if (one->key.present) {
       return invalid("change " + std::to_string(i) +
                      " of the batch writes a key; a batch cannot write keys yet: use POST /txn "
@@ -251,7 +268,11 @@ std::string render_feed(const FeedPage& page) {
 
 std::string render_appended(const std::vector<Appended>& appended, bool as_array) {
   json::array a;
-  for (const auto& x : appended) a.push_back(json::object{{"_id", x.id}, {"_ts", x.ts_ns}});
+  for (const auto& x : appended) {
+    json::object o{{"_id", x.id}, {"_ts", x.ts_ns}};
+    if (x.duplicate) o["duplicate"] = true;  // a retried request id: the original's
+    a.push_back(std::move(o));
+  }
   if (!as_array && a.size() == 1) return json::serialize(a[0]);
   return json::serialize(a);
 }
@@ -334,13 +355,17 @@ Result<std::string> render_change_input(const ChangeInput& in) {
   for (const auto& t : in.tags) tags.emplace_back(t);
   json::object o{{"data", std::move(data.value())}, {"tags", std::move(tags)}};
   if (in.type != 0) o["type"] = in.type;
+  if (!in.request_id.empty()) o["requestId"] = in.request_id;
   return json::serialize(o);
 }
 
 Result<std::string> render_change_inputs(const std::vector<ChangeInput>& in) {
   std::string out = "[";
   for (size_t i = 0; i < in.size(); i++) {
-    auto one = render_change_input(in[i]);
+    // A batch's id is the request's (Idempotency-Key header), not per change.
+    ChangeInput c = in[i];
+    c.request_id.clear();
+    auto one = render_change_input(c);
     if (!one.is_ok()) return one.status();
     if (i > 0) out += ',';
     out += *one;
@@ -378,7 +403,8 @@ Result<std::vector<Appended>> parse_appended(std::string_view text) {
   std::vector<Appended> out;
   auto one = [&](const json::value& x) {
     if (!x.is_object()) return false;
-    out.push_back({get_u64(x.as_object(), "_id"), get_u64(x.as_object(), "_ts")});
+    out.push_back({get_u64(x.as_object(), "_id"), get_u64(x.as_object(), "_ts"),
+                   get_bool(x.as_object(), "duplicate")});
     return true;
   };
   bool ok = true;

@@ -108,6 +108,7 @@ struct Client::Impl {
   beast::flat_buffer buffer;
   uint32_t requests_on_connection = 0;
   std::chrono::steady_clock::time_point last_used;
+  std::string idempotency_key;  // sent as Idempotency-Key while set (a batch's request id)
 
   // Runs one async operation to completion on our private io_context; the
   // stream's expiry bounds it.
@@ -152,6 +153,7 @@ struct Client::Impl {
     req.set(http::field::host, ep.host + ":" + ep.port);
     req.set(http::field::user_agent, "changeagent-client");
     if (!opts.cluster_id_hex.empty()) req.set("X-Cluster-Id", opts.cluster_id_hex);
+    if (!idempotency_key.empty()) req.set("Idempotency-Key", idempotency_key);
     if (!body.empty()) req.set(http::field::content_type, content_type);
     req.keep_alive(true);
     req.body() = std::move(body);
@@ -291,11 +293,46 @@ bool success(const HttpResponse& r) {
 
 }  // namespace
 
+// A POST that carries a request id (ChangeInput::request_id; a batch's is
+// its first change's, sent as Idempotency-Key) may be resent: the server answers a
+// retry with the original entries. So a lost answer, a 504 (outcome
+// unknown) or a 503 is retried with the same id, a bounded number of times
+// with a growing pause; a POST without an id never is.
+namespace {
+
+constexpr int kIdRetryAttemptsMax = 8;
+constexpr auto kIdRetryPause = std::chrono::milliseconds(100);
+
+// (Client::Impl is private to this file; a free function keeps client.h as is.)
+Result<HttpResponse> post_with_id(Client& c, Client::Impl& impl, std::string_view target,
+                                  const std::string& body, const std::string& request_id) {
+  if (request_id.empty()) return c.request("POST", target, body);
+  Result<HttpResponse> res = Status(Code::kInternal, "not sent");
+  for (int attempt = 0; attempt < kIdRetryAttemptsMax; attempt++) {
+    if (attempt > 0) std::this_thread::sleep_for(kIdRetryPause * attempt);
+    // idempotent=true: a lost answer may be resent to the next endpoint.
+    res = impl.request("POST", target, body, "application/json", {}, true, true);
+    bool retry = res.is_ok() ? (res->status == 504 || res->status == 503)
+                             : (res.status().code() == Code::kTimeout ||
+                                res.status().code() == Code::kUnavailable);
+    if (!retry) break;
+    client_log()->debug("POST {} with request id {} failed ({}); retrying with the same id", target,
+                        request_id,
+                        res.is_ok() ? std::to_string(res->status) : res.status().to_string());
+  }
+  return res;
+}
+
+}  // namespace
+
 Result<std::vector<Appended>> Client::post_changes(const std::vector<ChangeInput>& in, bool wait) {
   std::string target = wait ? "/changes/batch" : "/changes/batch?wait=false";
   auto body = render_change_inputs(in);
   if (!body.is_ok()) return body.status();
-  auto res = request("POST", target, std::move(body.value()));
+  std::string rid = in.empty() ? std::string() : in.front().request_id;
+  impl_->idempotency_key = rid;
+  auto res = post_with_id(*this, *impl_, target, *body, rid);
+  impl_->idempotency_key.clear();
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
   return parse_appended(res->body);
@@ -304,7 +341,8 @@ Result<std::vector<Appended>> Client::post_changes(const std::vector<ChangeInput
 Result<Appended> Client::post_change(const ChangeInput& in, bool wait) {
   auto body = render_change_input(in);
   if (!body.is_ok()) return body.status();
-  auto res = request("POST", wait ? "/changes" : "/changes?wait=false", std::move(body.value()));
+  auto res =
+      post_with_id(*this, *impl_, wait ? "/changes" : "/changes?wait=false", *body, in.request_id);
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
   auto appended = parse_appended(res->body);

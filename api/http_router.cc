@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+#include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 
 #include "api/change_json.h"
@@ -128,6 +132,67 @@ HttpReply method_not_allowed(std::string_view allow) {
   return r;
 }
 
+std::optional<uint64_t> parse_time_ns(std::string_view s) {
+  if (auto ns = parse_u64(s)) return ns;
+  // YYYY-MM-DDTHH:MM:SS
+  auto digits = [&](size_t pos, size_t n) -> std::optional<int64_t> {
+    if (pos + n > s.size()) return std::nullopt;
+    int64_t v = 0;
+    for (size_t i = pos; i < pos + n; i++) {
+      if (s[i] < '0' || s[i] > '9') return std::nullopt;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
+  auto hour = digits(11, 2), minute = digits(14, 2), second = digits(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || s[4] != '-' || s[7] != '-' ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
+  }
+  if (*month < 1 || *month > 12 || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 ||
+      *second > 60 || *year < 1970) {
+    return std::nullopt;
+  }
+  size_t pos = 19;
+  int64_t frac_ns = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    pos++;
+    int64_t scale = 100000000;
+    size_t start = pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      frac_ns += (s[pos] - '0') * scale;  // digits past ns are dropped
+      scale /= 10;
+      pos++;
+    }
+    if (pos == start) return std::nullopt;
+  }
+  int64_t offset_s = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    pos++;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    auto oh = digits(pos + 1, 2), om = digits(pos + 4, 2);
+    if (!oh || !om || pos + 3 >= s.size() || s[pos + 3] != ':') return std::nullopt;
+    offset_s = (*oh * 3600 + *om * 60) * (s[pos] == '+' ? 1 : -1);
+    pos += 6;
+  } else {
+    return std::nullopt;  // RFC 3339 requires an offset
+  }
+  if (pos != s.size()) return std::nullopt;
+  // Days since the epoch of a proleptic Gregorian date (H. Hinnant's
+  // days_from_civil).
+  int64_t y = *year - (*month <= 2 ? 1 : 0);
+  int64_t era = y / 400;
+  int64_t yoe = y - era * 400;
+  int64_t mp = (*month + 9) % 12;
+  int64_t doy = (153 * mp + 2) / 5 + *day - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = era * 146097 + doe - 719468;
+  int64_t secs = days * 86400 + *hour * 3600 + *minute * 60 + *second - offset_s;
+  if (secs < 0) return uint64_t{0};
+  return static_cast<uint64_t>(secs) * 1000000000ull + static_cast<uint64_t>(frac_ns);
+}
+
 Status route_limit(const Router::Query& q, uint32_t default_limit, uint32_t max_limit,
                    uint32_t& out) {
   if (!q.limit) {
@@ -171,6 +236,11 @@ Status parse_param(Router::Query& q, std::string_view key, std::string_view valu
     auto v = parse_u64(value);
     if (!v) return bad("since must be a non-negative integer");
     q.since = *v;
+    q.since_given = true;
+  } else if (key == "sinceTime") {
+    auto v = parse_time_ns(value);
+    if (!v) return bad("sinceTime must be RFC 3339 (2026-01-02T03:04:05.5Z) or integer ns");
+    q.since_time_ns = *v;
   } else if (key == "limit") {
     auto v = parse_u64(value);
     if (!v || *v == 0) return bad("limit must be a positive integer");
@@ -380,10 +450,20 @@ asio::awaitable<HttpReply> Router::get_feed(const Query& q) {
   }
   // With a prefix, internal entries that delete matching keys (lease
   // expiry) are key writes the watcher needs: see parse_param.
-  FeedQuery fq{q.since, kFeedLimitDefault, q.tags, q.prefix,
-               q.include_internal || !q.prefix.empty()};
+  FeedQuery fq{
+      q.since,     kFeedLimitDefault, q.tags, q.prefix, q.include_internal || !q.prefix.empty(),
+      std::nullopt};
   if (Status s = route_limit(q, kFeedLimitDefault, kFeedLimitMax, fq.limit); !s.is_ok()) {
     co_return status_reply(s);
+  }
+  if (q.since_time_ns) {
+    if (q.since_given) co_return status_reply(bad("give since or sinceTime, not both"));
+    // Resolved once: a long-poll round after it continues from that index.
+    fq.since_time_ns = q.since_time_ns;
+    auto first = svc_.read_feed(FeedQuery{0, 1, {}, {}, false, q.since_time_ns});
+    if (!first.is_ok()) co_return status_reply(first.status(), first_index_if(first.status()));
+    fq.since = first->since;
+    fq.since_time_ns.reset();
   }
   auto deadline = Clock::now() + std::chrono::seconds(q.block_seconds);
   // Bounded: each round either returns or waits until the applied index
@@ -397,7 +477,7 @@ asio::awaitable<HttpReply> Router::get_feed(const Query& q) {
     bool stalled = round > 0 && page->last_index <= prev_last_index;
     if (!page->changes.empty() || q.block_seconds == 0 || Clock::now() >= deadline || stalled ||
         waiters_.stopped()) {
-      co_return json_reply(200, render_feed(*page));
+      co_return json_reply(200, feed_with_links(*page, fq));
     }
     if (waiters_.size() >= opts_.longpoll_waiters_max) {
       co_return error_reply(kErrOverloaded, "too many waiting clients; retry later or block less");
@@ -405,6 +485,44 @@ asio::awaitable<HttpReply> Router::get_feed(const Query& q) {
     prev_last_index = page->last_index;
     co_await waiters_.wait(svc_, std::max(q.since, page->last_index), deadline);
   }
+}
+
+namespace {
+
+// The query a link repeats: the same filters and limit.
+std::string link_filters(const FeedQuery& fq) {
+  std::string out = "&limit=" + std::to_string(fq.limit);
+  for (const auto& t : fq.tags)
+    out += "&tag=" + boost::urls::encode(t, boost::urls::unreserved_chars);
+  if (!fq.prefix.empty())
+    out += "&prefix=" + boost::urls::encode(fq.prefix, boost::urls::unreserved_chars);
+  if (fq.include_internal) out += "&internal=true";
+  return out;
+}
+
+}  // namespace
+
+// A feed page with "next" (always: the following page, or the long-poll
+// for what comes after the end) and "prev" (when not at the start: the
+// `limit` indexes before this page's start, which is the previous page
+// exactly for an unfiltered feed; ids have gaps where internal entries are).
+std::string Router::feed_with_links(const FeedPage& page, const FeedQuery& fq) {
+  std::string body = render_feed(page);
+  body.pop_back();  // the closing brace
+  // Past everything this page looked at, so a filtered page that matched
+  // nothing still moves on.
+  uint64_t next = std::max(page.scanned, fq.since);
+  if (!page.changes.empty()) next = std::max(next, page.changes.back().id);
+  if (page.at_end) next = std::max(next, page.last_index);
+  body += ",\"next\":\"/changes?since=" + std::to_string(next) + link_filters(fq) + "\"";
+  if (!page.at_start) {
+    uint64_t floor = page.first_index > 0 ? page.first_index - 1 : 0;
+    uint64_t prev = fq.since > fq.limit ? fq.since - fq.limit : 0;
+    body += ",\"prev\":\"/changes?since=" + std::to_string(std::max(prev, floor)) +
+            link_filters(fq) + "\"";
+  }
+  body += '}';
+  return body;
 }
 
 asio::awaitable<HttpReply> Router::get_change(std::string_view id_text, bool consistent) {
@@ -425,6 +543,26 @@ asio::awaitable<HttpReply> Router::post_changes(const HttpRequest& req, bool bat
   }
   auto body = parse_post_body(req.body, batch);
   if (!body.is_ok()) co_return status_reply(body.status());
+  // Exactly-once appends: one id per request (a batch is one request), from
+  // the Idempotency-Key header or the change object's "requestId".
+  std::string request_id;
+  if (!body->changes.empty()) request_id = body->changes.front().request_id;
+  if (const std::string* key = req.header("idempotency-key")) {
+    if (key->empty() || key->size() > kRequestIdBytesMax) {
+      co_return status_reply(
+          bad("Idempotency-Key must be 1 to " + std::to_string(kRequestIdBytesMax) + " bytes"));
+    }
+    if (!request_id.empty() && request_id != *key) {
+      co_return status_reply(bad("Idempotency-Key and \"requestId\" differ"));
+    }
+    request_id = *key;
+  }
+  if (body->keyed && (body->keyed->change.request_id.size() > 0 || !request_id.empty())) {
+    co_return status_reply(
+        bad("request ids are not supported on key writes yet; "
+            "ifRevision makes a key write safe to retry"));
+  }
+  for (auto& c : body.value().changes) c.request_id = request_id;
   if (body->keyed) {
     HttpReply out = co_await write_key(*body->keyed, wait, wait ? 201 : 202);
     co_return out;
@@ -437,8 +575,26 @@ asio::awaitable<HttpReply> Router::post_changes(const HttpRequest& req, bool bat
   };
   auto op = await_callback<Done>(std::move(start));
   auto appended = co_await std::move(op);
-  if (!appended.is_ok()) co_return status_reply(appended.status());
-  co_return json_reply(wait ? 201 : 202, render_appended(*appended, batch));
+  if (!appended.is_ok()) {
+    if (request_id.empty()) co_return status_reply(appended.status());
+    co_return request_id_error(appended.status(), request_id);
+  }
+  // A retry answered with the original: nothing new was appended (200).
+  bool duplicate = !appended->empty() && appended->front().duplicate;
+  co_return json_reply(duplicate ? 200 : wait ? 201 : 202, render_appended(*appended, batch));
+}
+
+// An append with a request id failed: a reused id is its own 409 code, and
+// every error names the id so a client knows what to retry with.
+HttpReply Router::request_id_error(const Status& s, const std::string& request_id) {
+  HttpError e = s.code() == Code::kConflict ? kErrRequestIdReused : http_error_for(s.code());
+  std::string body = error_json(e.code, s.message());
+  // error_json renders an object: add the id before its closing brace.
+  if (!body.empty() && body.back() == '}') {
+    body.pop_back();
+    body += ",\"requestId\":" + boost::json::serialize(boost::json::string(request_id)) + "}";
+  }
+  return json_reply(e.status, std::move(body));
 }
 
 HttpReply Router::get_health() {

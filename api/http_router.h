@@ -151,6 +151,8 @@ class Router {
   boost::asio::awaitable<HttpReply> lease_call(const std::string& method, uint64_t id,
                                                bool keepalive);
   boost::asio::awaitable<HttpReply> grant_lease(const HttpRequest& req);
+  HttpReply request_id_error(const Status& s, const std::string& request_id);
+  std::string feed_with_links(const FeedPage& page, const FeedQuery& fq);
   HttpReply get_health();
   HttpReply put_health(const HttpRequest& req, std::optional<std::string> up);
   HttpReply get_metrics();

@@ -31,7 +31,12 @@ struct Router::Query {
   std::optional<uint64_t> if_revision;  // DELETE /keys/{key}
   std::optional<std::string> up;        // PUT /health
   std::optional<std::string> last_event_id;
+  bool since_given = false;               // since= was present (with sinceTime: 400)
+  std::optional<uint64_t> since_time_ns;  // sinceTime=, RFC 3339 or integer ns
 };
+
+// POST /changes: a request id was used before for a different body.
+inline constexpr HttpError kErrRequestIdReused{409, "request_id_reused"};
 
 namespace http_detail {
 
@@ -80,6 +85,9 @@ inline HttpReply json_reply(int status, std::string body) {
 }
 
 bool is_json_content_type(const std::string* ct);
+// sinceTime: integer ns since the epoch, or RFC 3339
+// (2026-01-02T03:04:05[.fraction](Z|+hh:mm|-hh:mm)); nullopt if neither.
+std::optional<uint64_t> parse_time_ns(std::string_view s);
 HttpReply method_not_allowed(std::string_view allow);
 // The limit= of a route: its default when absent, 400 above its maximum.
 Status route_limit(const Router::Query& q, uint32_t default_limit, uint32_t max_limit,

@@ -25,6 +25,46 @@ uint64_t wall_ns() {
                                    .count());
 }
 
+// FNV-1a over a request's changes, length-prefixed so that field
+// boundaries count: the fingerprint a retry's body must match. Computed on
+// the node the client called and carried in the entries, so every node
+// compares the same number.
+uint64_t request_hash(const std::vector<ChangeInput>& changes) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char ch : bytes) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+  };
+  auto mix_u64 = [&mix](uint64_t v) {
+    char b[8];
+    for (int i = 0; i < 8; i++) b[i] = static_cast<char>(v >> (8 * i));
+    mix(std::string_view(b, 8));
+  };
+  mix_u64(changes.size());
+  for (const auto& c : changes) {
+    mix_u64(c.type);
+    mix_u64(c.tags.size());
+    for (const auto& t : c.tags) {
+      mix_u64(t.size());
+      mix(t);
+    }
+    mix_u64(c.data_json.size());
+    mix(c.data_json);
+  }
+  return h;
+}
+
+// What a client gets for entries [p.first, p.first + n): ids and stamps.
+std::vector<Appended> appended_of(const PendingAppend& p) {
+  std::vector<Appended> out;
+  for (size_t i = 0; i < p.ts_ns.size(); i++) {
+    out.push_back({(p.first + i).value(), p.ts_ns[i], p.duplicate});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string encode_change(const ChangeInput& in, uint64_t ts_ns) {
@@ -33,6 +73,7 @@ std::string encode_change(const ChangeInput& in, uint64_t ts_ns) {
   c.set_type(in.type);
   for (const auto& t : in.tags) c.add_tags(t);
   c.set_data_json(in.data_json);
+  if (!in.request_id.empty()) c.set_request_id(in.request_id);
   return c.SerializeAsString();
 }
 
@@ -47,9 +88,37 @@ void Node::append(std::vector<ChangeInput> changes, bool wait, AppendDone done) 
     done(Status(Code::kInvalidArgument, "no changes to append"));
     return;
   }
+  const std::string& rid = changes.front().request_id;
+  if (rid.size() > kRequestIdBytesMax) {
+    done(Status(Code::kInvalidArgument, "request id is " + std::to_string(rid.size()) +
+                                            " bytes; the limit is " +
+                                            std::to_string(kRequestIdBytesMax)));
+    return;
+  }
+  for (const auto& c : changes) {
+    if (c.request_id != rid) {
+      done(Status(Code::kInvalidArgument, "one request id covers a whole append call"));
+      return;
+    }
+  }
+  uint64_t hash = rid.empty() ? 0 : request_hash(changes);
   QueuedAppend q;
   q.payloads.reserve(changes.size());
-  for (const auto& c : changes) q.payloads.push_back(encode_change(c, 0));
+  for (size_t i = 0; i < changes.size(); i++) {
+    if (rid.empty()) {
+      q.payloads.push_back(encode_change(changes[i], 0));
+      continue;
+    }
+    changeagent::peer::Change c;
+    c.set_type(changes[i].type);
+    for (const auto& t : changes[i].tags) c.add_tags(t);
+    c.set_data_json(changes[i].data_json);
+    c.set_request_id(rid);
+    c.set_request_hash(hash);
+    c.set_request_seq(static_cast<uint32_t>(i));
+    c.set_request_count(static_cast<uint32_t>(changes.size()));
+    q.payloads.push_back(c.SerializeAsString());
+  }
   q.wait = wait;
   q.done = std::move(done);
   impl_->enqueue(std::move(q));
@@ -64,7 +133,8 @@ void Node::Impl::enqueue(QueuedAppend q) {
     q.done(Status(Code::kUnavailable, "node is shutting down"));
     return;
   }
-  if (pending.size() + forwarded.size() + waiting_for_leader.size() >= opts.pending_appends_max) {
+  if (pending.size() + forwarded.size() + waiting_for_leader.size() + duplicates.size() >=
+      opts.pending_appends_max) {
     q.done(Status(Code::kBusy, "too many appends in flight; retry later"));
     return;
   }
@@ -95,6 +165,12 @@ Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payload
   for (const auto& raw : payloads) {
     auto c = decode_change(raw);
     if (!c.is_ok()) return Status(Code::kInvalidArgument, "forwarded change does not parse");
+    if (changes.empty() && !c->request_id().empty()) {
+      // A retry is answered with the original: nothing is proposed.
+      auto dup = check_request(*c, ts);
+      if (!dup.is_ok()) return dup.status();
+      if (*dup) return std::move(**dup);
+    }
     if (c->has_txn() && !precheck(*c, current)) {
       return Status(Code::kConflict, "revision mismatch");
     }
@@ -110,6 +186,7 @@ Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payload
   p.first = *r - (payloads.size() - 1);
   p.term = core->term();
   for (size_t i = 0; i < changes.size(); i++) record_spec(changes[i], p.first + i);
+  if (!changes.front().request_id().empty()) record_request_spec(changes.front(), p.first, p.term);
   schedule_ready();
   return p;
 }
@@ -133,6 +210,10 @@ void Node::Impl::dispatch(QueuedAppend q) {
     p->deadline = q.deadline;
     p->done = std::move(q.done);
     p->on_applied = std::move(q.on_applied);
+    if (p->duplicate) {
+      track_duplicate(std::move(*p));
+      return;
+    }
     if (!q.wait) {
       std::vector<Appended> out;
       for (size_t i = 0; i < p->ts_ns.size(); i++)
@@ -185,6 +266,7 @@ void Node::Impl::on_forward_request(NodeId from, const ForwardRequest& req) {
       resp->set_last_index((p->first + (p->ts_ns.size() - 1)).value());
       resp->set_term(p->term.value());
       for (auto ts : p->ts_ns) resp->add_ts_ns(ts);
+      resp->set_duplicate(p->duplicate);
     }
   }
   transport->send(from, std::move(f));
@@ -223,7 +305,12 @@ void Node::Impl::on_forward_response(const ForwardResponse& resp) {
   p.deadline = q.deadline;
   p.done = std::move(q.done);
   p.on_applied = std::move(q.on_applied);
+  p.duplicate = resp.duplicate();
   Index last(resp.last_index());
+  if (p.duplicate) {
+    track_duplicate(std::move(p));
+    return;
+  }
   if (!q.wait) {
     std::vector<Appended> out;
     for (size_t i = 0; i < p.ts_ns.size(); i++) out.push_back({(p.first + i).value(), p.ts_ns[i]});
@@ -260,6 +347,16 @@ void Node::Impl::on_forward_response(const ForwardResponse& resp) {
           r.current.push_back(state::Compare{cmp.key(), rec ? rec->mod_revision : 0});
         }
       }
+      // A request id hidden as a retry of an earlier entry (see
+      // StateView::decide_request): answer with that entry.
+      if (c.is_ok() && !c->request_id().empty()) {
+        const state::RequestRecord* rec = view.request(c->request_id(), c->ts_ns());
+        if (rec != nullptr && rec->first_index + c->request_seq() != last.value()) {
+          r.outcome = rec->hash == c->request_hash() ? state::Outcome::kDuplicate
+                                                     : state::Outcome::kRequestIdReused;
+          r.original = *rec;
+        }
+      }
     }
     pending.emplace(last, std::move(p));
     complete_applied(ents->front(), r);
@@ -268,8 +365,73 @@ void Node::Impl::on_forward_response(const ForwardResponse& resp) {
   pending.emplace(last, std::move(p));
 }
 
+Result<std::optional<PendingAppend>> Node::Impl::check_request(const changeagent::peer::Change& c,
+                                                               uint64_t ts_ns) const {
+  std::optional<RequestSpec> found;
+  if (auto it = request_spec.find(c.request_id()); it != request_spec.end()) {
+    found = it->second;
+  } else if (const state::RequestRecord* r = view.request(c.request_id(), ts_ns)) {
+    Index last(r->first_index + r->count - 1);
+    auto t = store->term(last);
+    if (!t.is_ok()) {
+      return Status(Code::kUnavailable,
+                    "the original of this request id is not readable: " + t.status().to_string());
+    }
+    found = RequestSpec{Index(r->first_index), r->count, r->ts_ns, r->hash, *t};
+  }
+  if (!found) return std::optional<PendingAppend>();
+  if (found->hash != c.request_hash()) {
+    return Status(Code::kConflict, "request id " + c.request_id() +
+                                       " was used for a different body at index " +
+                                       std::to_string(found->first.value()));
+  }
+  PendingAppend p;
+  p.first = found->first;
+  p.term = found->term;
+  p.ts_ns.assign(found->count, found->ts_ns);
+  p.duplicate = true;
+  return std::optional<PendingAppend>(std::move(p));
+}
+
+void Node::Impl::record_request_spec(const changeagent::peer::Change& c, Index at, Term term) {
+  request_spec[c.request_id()] =
+      RequestSpec{at, std::max<uint32_t>(1, c.request_count()), c.ts_ns(), c.request_hash(), term};
+}
+
+void Node::Impl::track_duplicate(PendingAppend p) {
+  Index last = p.first + (p.ts_ns.size() - 1);
+  if (!p.wait) {
+    // Accepted before: that is all wait=false promises.
+    p.done(appended_of(p));
+    return;
+  }
+  if (last > applied) {
+    duplicates.emplace(last, std::move(p));
+    return;
+  }
+  auto t = store->term(last);
+  if (t.is_ok() && *t == p.term) {
+    p.done(appended_of(p));
+  } else {
+    p.done(Status(Code::kUnavailable, "the original was overwritten before commit; retry"));
+  }
+}
+
 // Called for every applied entry, in index order.
 void Node::Impl::complete_applied(const raftlog::Entry& e, const state::ApplyResult& r) {
+  // Retries answered with this original: it is applied here now, unless
+  // another leader's entry took its index (then neither was appended).
+  auto [lo, hi] = duplicates.equal_range(e.index);
+  for (auto d = lo; d != hi; ++d) {
+    if (!d->second.done) continue;
+    if (e.term != d->second.term) {
+      d->second.done(
+          Status(Code::kUnavailable, "the original was overwritten before commit; retry"));
+    } else {
+      d->second.done(appended_of(d->second));
+    }
+  }
+  duplicates.erase(lo, hi);
   auto it = pending.find(e.index);
   if (it == pending.end()) return;
   PendingAppend p = std::move(it->second);
@@ -284,9 +446,21 @@ void Node::Impl::complete_applied(const raftlog::Entry& e, const state::ApplyRes
     p.on_applied(e, r);
     return;
   }
-  std::vector<Appended> out;
-  for (size_t i = 0; i < p.ts_ns.size(); i++) out.push_back({(p.first + i).value(), p.ts_ns[i]});
-  p.done(std::move(out));
+  if (r.outcome == state::Outcome::kDuplicate && r.original) {
+    // A retry that reached the log past the leader's pre-check (a leader
+    // change): apply hid it; the client gets the original.
+    PendingAppend orig;
+    orig.first = Index(r.original->first_index);
+    orig.ts_ns.assign(r.original->count, r.original->ts_ns);
+    orig.duplicate = true;
+    p.done(appended_of(orig));
+    return;
+  }
+  if (r.outcome == state::Outcome::kRequestIdReused) {
+    p.done(Status(Code::kConflict, "request id was used for a different body"));
+    return;
+  }
+  p.done(appended_of(p));
 }
 
 // The leader we forwarded to is no longer the leader: it may or may not have
@@ -324,6 +498,18 @@ void Node::Impl::expire_deadlines(Clock::time_point now) {
                              "change may or may not be appended"));
     }
     it = pending.erase(it);
+  }
+  for (auto it = duplicates.begin(); it != duplicates.end();) {
+    if (now < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    if (it->second.done) {
+      it->second.done(Status(Code::kTimeout,
+                             "the original of this request id was not applied here within the "
+                             "request timeout; retry with the same id"));
+    }
+    it = duplicates.erase(it);
   }
   for (auto it = forwarded.begin(); it != forwarded.end();) {
     if (now < it->second.deadline) {

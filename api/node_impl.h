@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "api/node.h"
@@ -40,6 +41,19 @@ struct PendingAppend {
   Service::AppendDone done;  // errors always; success unless on_applied is set
   OnApplied on_applied;
   Clock::time_point deadline;
+  // A retried request id: [first, first + ts_ns.size()) are the original's
+  // entries (in `term`); nothing new was proposed.
+  bool duplicate = false;
+};
+
+// Leader only: a request id proposed but not yet applied (the overlay the
+// pre-check consults together with the state view's table).
+struct RequestSpec {
+  Index first;
+  uint32_t count = 1;
+  uint64_t ts_ns = 0;
+  uint64_t hash = 0;
+  Term term;
 };
 
 // An append waiting for a leader to exist, or for the leader's answer.
@@ -112,6 +126,11 @@ struct Node::Impl {
   // applied entries apply (0 = deleted), and the index that sets it. Lets the
   // leader refuse a failing compare-and-set before appending anything.
   std::map<std::string, std::pair<uint64_t, Index>> spec;
+  // Leader only: request ids proposed but not yet applied.
+  std::map<std::string, RequestSpec> request_spec;
+  // Retries of a request id waiting for the original's last entry to apply
+  // here (keyed by that index; several retries may wait on one original).
+  std::multimap<Index, PendingAppend> duplicates;
   // Leader only: when each lease expires unless kept alive. A new leader
   // gives every lease a full ttl before expiring any.
   std::map<uint64_t, Clock::time_point> lease_expiry;
@@ -186,6 +205,14 @@ struct Node::Impl {
   void note_stamps(const std::vector<raftlog::Entry>& ents);
   void record_spec(const changeagent::peer::Change& c, Index at);
   bool precheck(const changeagent::peer::Change& c, std::vector<TxnCompare>* current) const;
+  // The first payload's request id against the table and the overlay: a
+  // duplicate (the original's entries), nullopt (new), or kConflict (the id
+  // was used for another body).
+  Result<std::optional<PendingAppend>> check_request(const changeagent::peer::Change& c,
+                                                     uint64_t ts_ns) const;
+  void record_request_spec(const changeagent::peer::Change& c, Index at, Term term);
+  // Answers a duplicate now if its original is applied here, else parks it.
+  void track_duplicate(PendingAppend p);
 
   // node_members.cc
   Status propose_config(raftlog::Membership next, OnApplied on_applied,

@@ -40,6 +40,11 @@ state::Command command_of(const PbChange& c) {
   }
   if (c.has_lease_grant()) cmd.lease_grant_ttl_seconds = c.lease_grant().ttl_seconds();
   cmd.lease_revoke = c.lease_revoke();
+  cmd.ts_ns = c.ts_ns();
+  if (!c.request_id().empty()) {
+    cmd.request = state::RequestTag{c.request_id(), c.request_hash(), c.request_seq(),
+                                    std::max<uint32_t>(1, c.request_count())};
+  }
   return cmd;
 }
 
@@ -56,13 +61,22 @@ state::ApplyResult Node::Impl::apply_to_view(const raftlog::Entry& e) {
   if (e.type != raftlog::EntryType::kNormal || e.data.empty()) return none;
   auto c = decode_change(e.data);
   if (!c.is_ok()) return none;
-  if (!c->has_txn() && !c->has_lease_grant() && c->lease_revoke() == 0) return none;
+  if (!c->has_txn() && !c->has_lease_grant() && c->lease_revoke() == 0 && c->request_id().empty()) {
+    return none;
+  }
   std::vector<state::Row> rows;
   state::ApplyResult r = view.apply(e.index.value(), command_of(*c), &rows);
   for (auto& row : rows) pending_rows.push_back(std::move(row));
   for (const auto& op : c->txn().ops()) {
     auto it = spec.find(op.key());
     if (it != spec.end() && it->second.second <= e.index) spec.erase(it);
+  }
+  if (!c->request_id().empty()) {
+    // Applied: the view's table answers for this id from now on.
+    auto it = request_spec.find(c->request_id());
+    if (it != request_spec.end() && it->second.first + (it->second.count - 1) <= e.index) {
+      request_spec.erase(it);
+    }
   }
   if (core->role() == raftlog::Role::kLeader) {
     if (c->has_lease_grant() && r.outcome == state::Outcome::kApplied) {
@@ -103,13 +117,23 @@ void Node::Impl::on_became_leader() {
   // Rebuild the pre-check overlay from our log past what we applied: those
   // entries (ours or a previous leader's) will apply before anything new.
   spec.clear();
+  request_spec.clear();
   for (Index i = applied + 1; i <= core->last_index(); ++i) {
     auto ents = store->entries(i, i + 1, 1 << 20);
     if (!ents.is_ok() || ents->empty()) break;  // not durable yet: no txn of ours there
     const auto& e = ents->front();
     if (e.type != raftlog::EntryType::kNormal || e.data.empty()) continue;
     auto c = decode_change(e.data);
-    if (c.is_ok()) record_spec(*c, e.index);
+    if (!c.is_ok()) continue;
+    record_spec(*c, e.index);
+    // A request id first seen in this unapplied tail is the original apply
+    // will keep; one already known (table or earlier in the tail) is a
+    // duplicate apply will hide, so it must not become the original here.
+    if (!c->request_id().empty() && c->request_seq() == 0 &&
+        view.request(c->request_id(), c->ts_ns()) == nullptr &&
+        request_spec.count(c->request_id()) == 0) {
+      record_request_spec(*c, e.index, e.term);
+    }
   }
   auto now = Clock::now();
   lease_expiry.clear();
@@ -121,6 +145,7 @@ void Node::Impl::on_became_leader() {
 
 void Node::Impl::on_lost_leadership() {
   spec.clear();
+  request_spec.clear();
   lease_expiry.clear();
   revoking.clear();
 }
@@ -241,6 +266,11 @@ void Node::Impl::on_lease_response(const changeagent::peer::LeaseResponse& resp)
 void Node::txn(TxnRequest req, bool wait, TxnDone done) {
   if (req.ops.empty()) {
     done(Status(Code::kInvalidArgument, "a transaction needs at least one op"));
+    return;
+  }
+  if (!req.change.request_id.empty()) {
+    // Not yet: a key write's retry would need its TxnResult replayed too.
+    done(Status(Code::kInvalidArgument, "request ids are not supported on key writes yet"));
     return;
   }
   PbChange c;

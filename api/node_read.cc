@@ -55,15 +55,59 @@ Change to_change(uint64_t id, const changeagent::peer::Change& c) {
   return out;
 }
 
+// The stamp of the first stamped entry in [from, end) and its index, or
+// nullopt if none is (no-ops and membership entries carry no stamp).
+Result<std::optional<std::pair<Index, uint64_t>>> first_stamp(storage::Store& store, Index from,
+                                                              Index end) {
+  while (from < end) {
+    auto ents = store.entries(from, end, kScanBytesMin);
+    if (!ents.is_ok()) return ents.status();
+    if (ents->empty()) break;
+    for (const auto& e : *ents) {
+      from = e.index + 1;
+      if (e.type != raftlog::EntryType::kNormal || e.data.empty()) continue;
+      auto c = decode_change(e.data);
+      if (!c.is_ok()) return c.status();
+      return std::optional<std::pair<Index, uint64_t>>(std::make_pair(e.index, c->ts_ns()));
+    }
+  }
+  return std::optional<std::pair<Index, uint64_t>>();
+}
+
+// The exclusive `since` at which every later stamped entry is at or after
+// ts_ns: a binary search over [first, applied], O(log n) entry reads (each
+// probe reads forward past unstamped entries, which are rare).
+Result<uint64_t> since_for_time(storage::Store& store, Index first, Index applied, uint64_t ts_ns) {
+  Index lo = first, hi = applied + 1;
+  while (lo < hi) {
+    Index mid = lo + (hi.value() - lo.value()) / 2;
+    auto probe = first_stamp(store, mid, hi);
+    if (!probe.is_ok()) return probe.status();
+    if (!*probe || (*probe)->second >= ts_ns) {
+      hi = mid;  // everything stamped in [mid, hi) is at or after ts_ns
+    } else {
+      lo = (*probe)->first + 1;
+    }
+  }
+  return lo.value() - 1;
+}
+
 }  // namespace
 
-Result<FeedPage> Node::read_feed(const FeedQuery& q) {
+Result<FeedPage> Node::read_feed(const FeedQuery& query) {
   Impl& s = *impl_;
   FeedPage page;
   Index first = s.store->first_index();
   Index applied = s.applied;
   page.first_index = first.value();
   page.last_index = applied.value();
+  FeedQuery q = query;
+  if (q.since_time_ns) {
+    auto since = since_for_time(*s.store, first, applied, *q.since_time_ns);
+    if (!since.is_ok()) return since.status();
+    q.since = *since;
+  }
+  page.since = q.since;
   if (q.since + 1 < first.value() && first > Index(1)) {
     return Status(Code::kCompacted, "since " + std::to_string(q.since) +
                                         " is below the first retained index " +
@@ -94,6 +138,7 @@ Result<FeedPage> Node::read_feed(const FeedQuery& q) {
     lo = scanned + 1;
   }
   page.at_end = scanned >= applied || lo > applied;
+  page.scanned = std::max(scanned.value(), q.since);
   return page;
 }
 

@@ -31,7 +31,16 @@ struct ChangeInput {
   std::string data_json;          // the JSON value, serialized (compact)
   std::vector<std::string> tags;  // each non-empty
   uint32_t type = 0;              // user types are >= 0; internal entries are not ChangeInputs
+  // Exactly-once appends (Idempotency-Key / requestId, 1..kRequestIdBytesMax
+  // bytes): one id per append() call, set on every change of the call (a
+  // batch is one request). A retry within the window (state::
+  // kRequestIdWindowNsDefault of leader time) answers the original entries
+  // with Appended::duplicate once they are applied here, appending nothing;
+  // a retry whose changes differ is kConflict ("request_id_reused").
+  std::string request_id{};
 };
+
+inline constexpr size_t kRequestIdBytesMax = 256;
 
 // ---- keys (the state view built by applying the log) ----
 
@@ -108,6 +117,7 @@ struct Change {
 struct Appended {
   uint64_t id = 0;
   uint64_t ts_ns = 0;
+  bool duplicate = false;  // a retried request id: these are the original's (HTTP 200)
 };
 
 struct FeedQuery {
@@ -116,6 +126,10 @@ struct FeedQuery {
   std::vector<std::string> tags;  // OR; empty = all
   std::string prefix;             // only changes that write a key with this prefix
   bool include_internal = false;  // also lease grants/revokes
+  // Start at the first change stamped at or after this (ns since the epoch)
+  // instead of `since`: found by a binary search over the log, which `_ts`
+  // never decreasing with the index makes possible.
+  std::optional<uint64_t> since_time_ns = std::nullopt;
 };
 
 struct FeedPage {
@@ -124,6 +138,8 @@ struct FeedPage {
   uint64_t last_index = 0;   // last index applied on this node
   bool at_start = false;     // the page starts at the beginning of the retained log
   bool at_end = false;       // nothing applied after the last change returned
+  uint64_t since = 0;        // the exclusive start the page was read from (sinceTime resolved)
+  uint64_t scanned = 0;      // last index looked at: the next page starts after it
 };
 
 struct MemberView {
@@ -135,9 +151,9 @@ struct MemberView {
 };
 
 struct MemberRequest {
-  std::string name;        // unique in the cluster; the node id derives from it
-  std::string peer_url;    // host:port the others dial
-  std::string client_url;  // advertised HTTP URL (may be empty)
+  std::string name;          // unique in the cluster; the node id derives from it
+  std::string peer_url;      // host:port the others dial
+  std::string client_url;    // advertised HTTP URL (may be empty)
   bool auto_promote = true;  // false: stays a learner (a read-only replica)
 };
 

@@ -1,5 +1,7 @@
 #include "state/state_view.h"
 
+#include <limits>
+
 #include "common/assert.h"
 #include "common/varint.h"
 
@@ -51,7 +53,34 @@ bool decode_record(const std::string& s, KeyRecord& r) {
   return true;
 }
 
+// RequestRecord encoding: "R1" first count ts hash (varints).
+std::string encode_request(const RequestRecord& r) {
+  std::string out = "R1";
+  put_varint(out, r.first_index);
+  put_varint(out, r.count);
+  put_varint(out, r.ts_ns);
+  put_varint(out, r.hash);
+  return out;
+}
+
+bool decode_request(const std::string& s, RequestRecord& r) {
+  if (s.size() < 2 || s[0] != 'R' || s[1] != '1') return false;
+  size_t pos = 2;
+  uint64_t count = 0;
+  if (!get_varint(s, pos, r.first_index) || !get_varint(s, pos, count) ||
+      !get_varint(s, pos, r.ts_ns) || !get_varint(s, pos, r.hash) || pos != s.size() ||
+      count == 0 || count > std::numeric_limits<uint32_t>::max()) {
+    return false;
+  }
+  r.count = static_cast<uint32_t>(count);
+  return true;
+}
+
 }  // namespace
+
+std::string request_row(const std::string& id) {
+  return "r/" + id;
+}
 
 std::string key_row(const std::string& key) {
   return "k/" + key;
@@ -74,6 +103,12 @@ ApplyResult StateView::apply(uint64_t index, const Command& cmd, std::vector<Row
     rows->push_back(Row{failed_row(index), std::string()});
     return res;
   };
+  if (cmd.ts_ns != 0) prune_requests(cmd.ts_ns, rows);
+  // A request id seen before decides first: a duplicate must not run its
+  // compares or writes a second time.
+  if (cmd.request) {
+    if (auto o = decide_request(index, cmd, res, rows)) return fail(*o);
+  }
   // Every check first, then every mutation: a command that fails changes
   // nothing at all (not even its lease part).
   if (cmd.lease_revoke != 0 && leases_.count(cmd.lease_revoke) == 0) {
@@ -109,6 +144,53 @@ ApplyResult StateView::apply(uint64_t index, const Command& cmd, std::vector<Row
     }
   }
   return res;
+}
+
+std::optional<Outcome> StateView::decide_request(uint64_t index, const Command& cmd,
+                                                 ApplyResult& res, std::vector<Row>* rows) {
+  const RequestTag& tag = *cmd.request;
+  if (const RequestRecord* seen = request(tag.id, cmd.ts_ns)) {
+    bool same_batch = seen->first_index + tag.seq == index;
+    if (!same_batch) {
+      res.original = *seen;
+      return seen->hash == tag.hash ? Outcome::kDuplicate : Outcome::kRequestIdReused;
+    }
+    return std::nullopt;  // a later entry of the batch that recorded the id
+  }
+  // New (or expired): recorded at the batch's first index. A batch's later
+  // entries carry the same stamp, so they find this record above.
+  RequestRecord rec{index - tag.seq, tag.count, cmd.ts_ns, tag.hash};
+  if (auto old = requests_.find(tag.id); old != requests_.end()) {
+    requests_by_index_.erase(old->second.first_index);  // expired: replaced
+  }
+  requests_[tag.id] = rec;
+  requests_by_index_[rec.first_index] = tag.id;
+  rows->push_back(Row{request_row(tag.id), encode_request(rec)});
+  return std::nullopt;
+}
+
+void StateView::prune_requests(uint64_t ts_ns, std::vector<Row>* rows) {
+  // Ids are recorded in index order and stamps never decrease with the
+  // index, so the oldest stamps are at the front.
+  while (!requests_by_index_.empty()) {
+    auto it = requests_by_index_.begin();
+    auto rec = requests_.find(it->second);
+    if (rec == requests_.end()) {
+      requests_by_index_.erase(it);
+      continue;
+    }
+    if (rec->second.ts_ns + request_window_ns_ >= ts_ns) break;
+    rows->push_back(Row{request_row(it->second), std::nullopt});
+    requests_.erase(rec);
+    requests_by_index_.erase(it);
+  }
+}
+
+const RequestRecord* StateView::request(const std::string& id, uint64_t ts_ns) const {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return nullptr;
+  if (it->second.ts_ns + request_window_ns_ < ts_ns) return nullptr;
+  return &it->second;
 }
 
 bool StateView::check(const std::vector<Compare>& compares, std::vector<Compare>* current) const {
@@ -208,6 +290,14 @@ Status StateView::load_row(const std::string& key, const std::string& value) {
     failed_.insert(idx);
     return Status::ok();
   }
+  if (key.rfind("r/", 0) == 0) {
+    RequestRecord r;
+    if (!decode_request(value, r)) return bad("request id row");
+    std::string id = key.substr(2);
+    requests_by_index_[r.first_index] = id;
+    requests_[id] = r;
+    return Status::ok();
+  }
   return bad("unknown row kind");
 }
 
@@ -220,6 +310,7 @@ std::vector<Row> StateView::all_rows() const {
     rows.push_back(Row{lease_row(id), v});
   }
   for (uint64_t idx : failed_) rows.push_back(Row{failed_row(idx), std::string()});
+  for (const auto& [id, r] : requests_) rows.push_back(Row{request_row(id), encode_request(r)});
   return rows;
 }
 

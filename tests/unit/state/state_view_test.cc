@@ -169,5 +169,95 @@ TEST(StateViewTest, CorruptRowsAreRefused) {
   EXPECT_EQ(v.load_row("z/what", "").code(), common::Code::kCorruption);
 }
 
+// ---- request ids (exactly-once appends) ----
+
+constexpr uint64_t kSec = 1000ull * 1000 * 1000;
+
+Command tagged(std::string id, uint64_t hash, uint64_t ts, uint32_t seq = 0, uint32_t count = 1) {
+  Command c;
+  c.request = RequestTag{std::move(id), hash, seq, count};
+  c.ts_ns = ts;
+  return c;
+}
+
+TEST(StateViewTest, RequestIdRetryIsADuplicateOfTheFirst) {
+  StateView v;
+  std::vector<Row> rows;
+  EXPECT_EQ(v.apply(3, tagged("r1", 7, 100 * kSec), &rows).outcome, Outcome::kApplied);
+  auto dup = v.apply(4, tagged("r1", 7, 101 * kSec), &rows);
+  EXPECT_EQ(dup.outcome, Outcome::kDuplicate);
+  ASSERT_TRUE(dup.original);
+  EXPECT_EQ(dup.original->first_index, 3u);
+  EXPECT_EQ(dup.original->ts_ns, 100 * kSec);
+  EXPECT_TRUE(v.failed(4));  // hidden from the feed
+  EXPECT_FALSE(v.failed(3));
+  auto reused = v.apply(5, tagged("r1", 8, 102 * kSec), &rows);
+  EXPECT_EQ(reused.outcome, Outcome::kRequestIdReused);
+  EXPECT_TRUE(v.failed(5));
+  EXPECT_EQ(v.apply(6, tagged("r2", 8, 102 * kSec), &rows).outcome, Outcome::kApplied);
+}
+
+TEST(StateViewTest, DuplicateRunsNoWrites) {
+  StateView v;
+  std::vector<Row> rows;
+  Command c = put("a", "1");
+  c.request = RequestTag{"w", 1, 0, 1};
+  c.ts_ns = kSec;
+  EXPECT_EQ(v.apply(1, c, &rows).outcome, Outcome::kApplied);
+  c.ops[0].value_json = "1";
+  EXPECT_EQ(v.apply(2, c, &rows).outcome, Outcome::kDuplicate);
+  EXPECT_EQ(v.get("a")->mod_revision, 1u);
+  EXPECT_EQ(v.get("a")->version, 1u);
+}
+
+TEST(StateViewTest, BatchEntriesDecideAlike) {
+  StateView v;
+  std::vector<Row> rows;
+  for (uint32_t i = 0; i < 3; i++) {
+    EXPECT_EQ(v.apply(10 + i, tagged("b", 5, kSec, i, 3), &rows).outcome, Outcome::kApplied);
+  }
+  // The same batch again (slipped through a leader change): all duplicates.
+  for (uint32_t i = 0; i < 3; i++) {
+    auto r = v.apply(20 + i, tagged("b", 5, 2 * kSec, i, 3), &rows);
+    EXPECT_EQ(r.outcome, Outcome::kDuplicate);
+    ASSERT_TRUE(r.original);
+    EXPECT_EQ(r.original->first_index, 10u);
+    EXPECT_EQ(r.original->count, 3u);
+  }
+}
+
+TEST(StateViewTest, RequestIdsExpireAfterTheWindow) {
+  StateView v(60 * kSec);
+  std::vector<Row> rows;
+  v.apply(1, tagged("old", 1, 100 * kSec), &rows);
+  v.apply(2, tagged("new", 1, 150 * kSec), &rows);
+  EXPECT_NE(v.request("old", 160 * kSec), nullptr);
+  EXPECT_EQ(v.request("old", 161 * kSec), nullptr);  // as a retry stamped then would see it
+  // A plain entry stamped past the window prunes the table (rows deleted).
+  rows.clear();
+  Command plain;
+  plain.ts_ns = 200 * kSec;
+  v.apply(3, plain, &rows);
+  EXPECT_EQ(v.request_count(), 1u);
+  bool deleted = false;
+  for (const auto& r : rows) deleted |= r.key == request_row("old") && !r.value;
+  EXPECT_TRUE(deleted);
+  // The expired id may be used again: a new append.
+  EXPECT_EQ(v.apply(4, tagged("old", 2, 200 * kSec), &rows).outcome, Outcome::kApplied);
+}
+
+TEST(StateViewTest, RequestTableSurvivesReload) {
+  StateView v;
+  std::vector<Row> rows;
+  v.apply(1, tagged("r", 9, kSec, 0, 2), &rows);
+  v.apply(2, tagged("r", 9, kSec, 1, 2), &rows);
+  StateView w;
+  for (const auto& r : v.all_rows()) ASSERT_TRUE(w.load_row(r.key, *r.value).is_ok());
+  w.set_last_index(2);
+  EXPECT_EQ(v, w);
+  EXPECT_EQ(w.apply(3, tagged("r", 9, 2 * kSec), &rows).outcome, Outcome::kDuplicate);
+  EXPECT_EQ(w.load_row(request_row("x"), "R1").code(), common::Code::kCorruption);
+}
+
 }  // namespace
 }  // namespace state
