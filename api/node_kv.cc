@@ -196,6 +196,14 @@ LeaseInfo Node::Impl::lease_info(uint64_t id, Clock::time_point now) const {
 // alone tracks expiry; a follower forwards them over the peer connection.
 void Node::Impl::lease_op(uint64_t id, bool keepalive, Service::LeaseDone done) {
   auto now = Clock::now();
+  // Whatever this node has applied, its client has seen: a lease whose grant
+  // index we applied but which is gone here was revoked (or never existed),
+  // even if the leader has not applied the revoke yet.
+  if (Index(id) <= applied && view.lease(id) == nullptr) {
+    done(
+        Status(Code::kNotFound, "lease " + std::to_string(id) + " not found (expired or revoked)"));
+    return;
+  }
   if (core->role() == raftlog::Role::kLeader) {
     const state::LeaseRecord* l = view.lease(id);
     if (l == nullptr || revoking.count(id)) {

@@ -327,10 +327,10 @@ TEST_F(KvTest, BadKeyAndLeaseInputIsRefusedAndNothingIsHalfApplied) {
   EXPECT_TRUE(ok(c->lease_keepalive(lease->id)));
 }
 
-// FINDINGS.md F4 (unfixed; api/node_append.cc): a lease grant or revoke sent
+// Once FINDINGS.md F4 (fixed): a lease grant or revoke sent
 // to a follower is applied but never answered, and a put naming an unknown
 // lease sent to a follower is answered 200 with a revision although nothing
-// was written. Enable with the fix.
+// was written.
 TEST_F(KvTest, LeaseWritesThroughAFollowerAreAnsweredTruthfully) {
   ASSERT_NO_FATAL_FAILURE(start());
   size_t f = cluster_->followers(leader_).front();
