@@ -36,6 +36,11 @@ struct HttpRequest {
   std::string target;                                        // origin-form: path?query
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
+  // The subject CN of the client's certificate when the request came over
+  // HTTPS and the client presented a certificate that verified against the
+  // server's --ca; empty otherwise (plain HTTP, or no certificate). Lets
+  // authorization map a certificate to a user (docs/SECURITY.md).
+  std::string client_cert_cn;
 
   // The first header with this lower-case name, or nullptr.
   const std::string* header(std::string_view name) const;
