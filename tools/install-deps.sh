@@ -14,6 +14,8 @@ PACKAGES=(
   eatmydata clang-format
   # chaos tests: network namespaces, partitions inside them, power loss on XFS
   iproute2 nftables xfsprogs
+  # pgha: libpq for the executor, PostgreSQL 15 for its integration tests
+  libpq-dev postgresql-15
 )
 
 missing=()
