@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "pgha/pg/lsn.h"
+#include "pgha/core/model.h"
 
 namespace pgha::pg {
 
@@ -63,7 +63,8 @@ bool postmaster_alive(const std::string& data_dir) {
 
 uint64_t lsn_or_zero(const std::optional<std::string>& v) {
   if (!v) return 0;
-  return parse_lsn(*v).value_or(0);
+  auto lsn = ::pgha::parse_lsn(*v);
+  return lsn.is_ok() ? *lsn : 0;
 }
 
 uint32_t u32_or_zero(const std::optional<std::string>& v) {
