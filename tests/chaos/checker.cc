@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "tests/chaos/checker.h"
+#include "tests/chaos/linearizable.h"
 
 namespace chaos {
 
@@ -20,7 +21,7 @@ class Checker {
           const CheckOptions& opts)
       : history_(history), logs_(logs), opts_(opts) {
     for (const auto& op : history_) {
-      if (op.kind != OpKind::kRead) by_payload_[op.payload] = &op;
+      if (is_write(op.kind)) by_payload_[op.payload] = &op;
     }
   }
 
@@ -38,6 +39,7 @@ class Checker {
     check_real_time_order();      // I7 (writes)
     check_reads();                // I7 (reads), and reads of lost changes (I4)
     check_counters();             // CAS
+    check_linearizable();         // LIN: counters as registers
     return std::move(report_);
   }
 
@@ -160,7 +162,7 @@ class Checker {
   // the client was given.
   void check_acked_present() {
     for (const auto& op : history_) {
-      if (op.kind == OpKind::kRead || op.outcome != Outcome::kOk) continue;
+      if (!is_write(op.kind) || op.outcome != Outcome::kOk) continue;
       for (const auto& log : logs_) {
         const auto& index = at_[log.node];
         auto it = op.id ? index.find(op.id) : index.end();
@@ -204,7 +206,7 @@ class Checker {
   void check_real_time_order() {
     std::vector<const Op*> acked;
     for (const auto& op : history_) {
-      if (op.kind != OpKind::kRead && op.outcome == Outcome::kOk && op.id) acked.push_back(&op);
+      if (is_write(op.kind) && op.outcome == Outcome::kOk && op.id) acked.push_back(&op);
     }
     auto by_complete = acked;
     std::sort(by_complete.begin(), by_complete.end(),
@@ -231,7 +233,7 @@ class Checker {
   void check_reads() {
     std::vector<const Op*> writes;
     for (const auto& op : history_) {
-      if (op.kind != OpKind::kRead && op.outcome == Outcome::kOk && op.id) writes.push_back(&op);
+      if (is_write(op.kind) && op.outcome == Outcome::kOk && op.id) writes.push_back(&op);
     }
     std::sort(writes.begin(), writes.end(),
               [](const Op* x, const Op* y) { return x->complete_ns < y->complete_ns; });
@@ -304,6 +306,34 @@ class Checker {
     }
   }
 
+  // LIN: each counter, read with consistent=true and written by CAS, must be
+  // a linearizable register (WGL search, bounded; see linearizable.h).
+  void check_linearizable() {
+    std::map<std::string, std::vector<RegisterOp>> by_key;
+    for (const auto& op : history_) {
+      if (op.kind != OpKind::kCas && op.kind != OpKind::kKeyRead) continue;
+      if (op.outcome == Outcome::kFailed) continue;  // certainly did not happen
+      bool read = op.kind == OpKind::kKeyRead;
+      if (read && op.outcome != Outcome::kOk) continue;  // a lost read changes nothing
+      RegisterOp r;
+      r.op = op.op;
+      r.invoke_ns = op.invoke_ns;
+      r.complete_ns = op.complete_ns;
+      r.unknown = op.outcome == Outcome::kUnknown;
+      r.is_read = read;
+      r.value = op.value;
+      by_key[op.key].push_back(r);
+    }
+    for (const auto& [key, ops] : by_key) {
+      LinResult r = check_register(ops, 0, opts_.lin_max_steps);
+      report_.lin_keys_checked++;
+      if (r.verdict == LinVerdict::kViolation) violate("LIN", "counter " + key + ": " + r.detail);
+      if (r.verdict == LinVerdict::kInconclusive) {
+        report_.lin_inconclusive.push_back(key + " (" + r.detail + ")");
+      }
+    }
+  }
+
   const std::vector<Op>& history_;
   const std::vector<NodeLog>& logs_;
   const CheckOptions& opts_;
@@ -323,6 +353,12 @@ std::string Report::summary() const {
   std::ostringstream s;
   s << "ops: " << ops_ok << " ok, " << ops_failed << " failed, " << ops_unknown
     << " unknown; appends acknowledged: " << appends_acked << "\n";
+  if (lin_keys_checked) {
+    s << "linearizability: " << lin_keys_checked << " counter(s) searched";
+    if (lin_inconclusive.empty()) s << ", all decided\n";
+    for (const auto& k : lin_inconclusive) s << "\n  inconclusive: " << k;
+    if (!lin_inconclusive.empty()) s << "\n";
+  }
   if (counts.empty()) {
     s << "violations: none\n";
     return s.str();

@@ -10,6 +10,7 @@
 //   {"op":8,"client":2,"kind":"read","invoke_ns":..,"complete_ns":..,
 //    "outcome":"ok","index":57,"ids":[55,57]}
 //   {"op":9,"client":3,"kind":"cas","key":"ctr/1","value":5,...,"payload":"s1-c3-9","id":58}
+//   {"op":10,"client":3,"kind":"kv-read","key":"ctr/1","value":5,...}
 // Times are ns on one monotonic clock (the harness's). outcome: ok (the
 // server acknowledged), failed (the server said it certainly did not
 // happen: 503, compare failed), unknown (no answer: timeout, reset).
@@ -34,7 +35,12 @@
 
 namespace chaos {
 
-enum class OpKind { kAppend, kRead, kCas };
+// kKeyRead: a consistent (ReadIndex) read of a counter key, recorded for
+// the linearizability check of the counters.
+enum class OpKind { kAppend, kRead, kCas, kKeyRead };
+inline bool is_write(OpKind k) {
+  return k == OpKind::kAppend || k == OpKind::kCas;
+}
 enum class Outcome { kOk, kFailed, kUnknown };
 
 struct Op {
@@ -50,8 +56,8 @@ struct Op {
   // and the ids it returned.
   uint64_t read_index = 0;
   std::vector<uint64_t> read_ids;
-  std::string key;    // cas
-  int64_t value = 0;  // cas: the value written (previous + 1)
+  std::string key;    // cas, kv-read
+  int64_t value = 0;  // cas: the value written (previous + 1); kv-read: the value seen
 };
 
 struct LogEntry {
@@ -79,6 +85,8 @@ struct Violation {
 };
 
 struct CheckOptions {
+  // Step bound of the linearizability search per counter key.
+  uint64_t lin_max_steps = 20'000'000;
   // Details kept per invariant (all are counted).
   size_t details_per_invariant_max = 20;
 };
@@ -88,6 +96,10 @@ struct Report {
   std::map<std::string, size_t> counts;  // invariant -> violations found
   size_t ops_ok = 0, ops_failed = 0, ops_unknown = 0;
   size_t appends_acked = 0;
+  // Counters whose linearizability search hit its step bound: neither
+  // proven nor refuted, and said so in the summary.
+  std::vector<std::string> lin_inconclusive;
+  size_t lin_keys_checked = 0;
   bool clean() const { return counts.empty(); }
   // A few lines: counts by invariant, then the kept details.
   std::string summary() const;

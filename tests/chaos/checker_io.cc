@@ -22,6 +22,8 @@ const char* kind_name(OpKind k) {
       return "read";
     case OpKind::kCas:
       return "cas";
+    case OpKind::kKeyRead:
+      return "kv-read";
   }
   return "?";
 }
@@ -87,8 +89,10 @@ Result<Op> op_from(const json::object& o, size_t line) {
     op.kind = OpKind::kRead;
   } else if (kind == "cas") {
     op.kind = OpKind::kCas;
+  } else if (kind == "kv-read") {
+    op.kind = OpKind::kKeyRead;
   } else {
-    return bad_line(line, "kind '" + kind + "' is not append|read|cas");
+    return bad_line(line, "kind '" + kind + "' is not append|read|cas|kv-read");
   }
   std::string outcome = get_str(o, "outcome");
   if (outcome == "ok") {
@@ -113,10 +117,12 @@ Result<Op> op_from(const json::object& o, size_t line) {
   }
   op.key = get_str(o, "key");
   op.value = get_i64(o, "value");
-  if (op.kind != OpKind::kRead && op.payload.empty()) {
+  if (is_write(op.kind) && op.payload.empty()) {
     return bad_line(line, "an append or cas needs its unique payload");
   }
-  if (op.kind == OpKind::kCas && op.key.empty()) return bad_line(line, "a cas needs its key");
+  if ((op.kind == OpKind::kCas || op.kind == OpKind::kKeyRead) && op.key.empty()) {
+    return bad_line(line, "a cas or kv-read needs its key");
+  }
   return op;
 }
 
@@ -190,7 +196,7 @@ std::string render_op(const Op& op) {
     for (uint64_t id : op.read_ids) ids.push_back(id);
     o["ids"] = std::move(ids);
   }
-  if (op.kind == OpKind::kCas) {
+  if (op.kind == OpKind::kCas || op.kind == OpKind::kKeyRead) {
     o["key"] = op.key;
     o["value"] = op.value;
   }

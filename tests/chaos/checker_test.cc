@@ -274,5 +274,45 @@ TEST(ChaosChecker, CasCounterLostIncrement) {
   expect_only(r, "CAS");
 }
 
+Op key_read(uint64_t n, int64_t t0, int64_t t1, int64_t value) {
+  Op op;
+  op.op = n;
+  op.client = 4;
+  op.kind = OpKind::kKeyRead;
+  op.key = "ctr";
+  op.invoke_ns = t0;
+  op.complete_ns = t1;
+  op.outcome = Outcome::kOk;
+  op.value = value;
+  return op;
+}
+
+TEST(ChaosChecker, LinCounterReadsInOrderPass) {
+  Scenario r = clean_run();
+  r.history.push_back(key_read(20, 62, 69, 1));  // concurrent with the first increment
+  r.history.push_back(key_read(21, 86, 95, 2));
+  Report rep = check(r.history, r.logs);
+  EXPECT_TRUE(rep.clean()) << rep.summary();
+  EXPECT_EQ(rep.lin_keys_checked, 1u);
+}
+
+TEST(ChaosChecker, LinStaleCounterRead) {
+  Scenario r = clean_run();
+  // Invoked after the second increment was acknowledged, yet sees the first.
+  r.history.push_back(key_read(20, 86, 95, 1));
+  expect_only(r, "LIN");
+}
+
+TEST(ChaosChecker, KeyReadRoundTripsThroughFiles) {
+  Op op = key_read(20, 86, 95, 7);
+  std::istringstream in(render_op(op) + "\n");
+  auto parsed = parse_history(in);
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().message();
+  ASSERT_EQ(parsed->size(), 1u);
+  EXPECT_EQ((*parsed)[0].kind, OpKind::kKeyRead);
+  EXPECT_EQ((*parsed)[0].key, "ctr");
+  EXPECT_EQ((*parsed)[0].value, 7);
+}
+
 }  // namespace
 }  // namespace chaos

@@ -356,22 +356,47 @@ void ChaosCluster::sigcont(size_t i) {
 }
 
 Status ChaosCluster::partition(const std::set<size_t>& side_a) {
-  if (!netns_) return Status(Code::kFailedPrecondition, "partitions need netns mode");
-  if (Status s = heal_network(); !s.is_ok()) return s;
-  partitioned_ = true;
+  std::map<size_t, std::string> rules;
   for (size_t i = 0; i < nodes_.size(); i++) {
-    std::string rules;
     for (size_t j = 0; j < nodes_.size(); j++) {
       if (side_a.count(i) == side_a.count(j)) continue;
-      rules += "add rule inet chaos in ip saddr " + nodes_[j].ip + " drop\n";
-      rules += "add rule inet chaos out ip daddr " + nodes_[j].ip + " drop\n";
+      rules[i] += "add rule inet chaos in ip saddr " + nodes_[j].ip + " drop\n";
+      rules[i] += "add rule inet chaos out ip daddr " + nodes_[j].ip + " drop\n";
     }
-    if (rules.empty()) continue;
+  }
+  return install_rules(rules);
+}
+
+Status ChaosCluster::drop_one_way(size_t from, size_t to) {
+  // Dropped on arrival at `to`: `from` still hears everything `to` sends,
+  // so it keeps believing the link works (the asymmetric case a
+  // symmetric partition never shows).
+  return install_rules({{to, "add rule inet chaos in ip saddr " + nodes_[from].ip + " drop\n"}});
+}
+
+Status ChaosCluster::random_loss(uint32_t percent) {
+  std::map<size_t, std::string> rules;
+  for (size_t i = 0; i < nodes_.size(); i++) {
+    for (size_t j = 0; j < nodes_.size(); j++) {
+      if (i == j) continue;
+      // Inbound only: each direction of a link is then lost at `percent`.
+      rules[i] += "add rule inet chaos in ip saddr " + nodes_[j].ip + " numgen random mod 100 < " +
+                  std::to_string(percent) + " drop\n";
+    }
+  }
+  return install_rules(rules);
+}
+
+Status ChaosCluster::install_rules(const std::map<size_t, std::string>& rules) {
+  if (!netns_) return Status(Code::kFailedPrecondition, "network faults need netns mode");
+  if (Status s = heal_network(); !s.is_ok()) return s;
+  partitioned_ = true;
+  for (const auto& [i, node_rules] : rules) {
     std::string script =
         "add table inet chaos\n"
         "add chain inet chaos in { type filter hook input priority 0; }\n"
         "add chain inet chaos out { type filter hook output priority 0; }\n" +
-        rules;
+        node_rules;
     std::string path = cfg_.work_dir + "/nft-" + nodes_[i].name;
     std::ofstream(path) << script;
     std::string out;

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -74,6 +75,10 @@ class ChaosCluster {
   // Drop all peer traffic between the two groups (both directions).
   // Client traffic from the root namespace still flows. netns mode only.
   common::Status partition(const std::set<size_t>& side_a);
+  // Packets from `from` never reach `to` (the other direction still flows).
+  common::Status drop_one_way(size_t from, size_t to);
+  // Every packet between two nodes is dropped with this probability.
+  common::Status random_loss(uint32_t percent);
   common::Status heal_network();
   bool partitioned() const { return partitioned_; }
 
@@ -106,6 +111,9 @@ class ChaosCluster {
   std::string image_;
   std::string loopdev_;
   bool partitioned_ = false;
+  // Replaces the chaos table in each node's namespace with its rules
+  // (node -> nft rule lines; a node without rules is left open).
+  common::Status install_rules(const std::map<size_t, std::string>& rules);
   std::vector<NodeProc> nodes_;
 };
 

@@ -16,7 +16,7 @@ constexpr int kSvgWidth = 1000, kSvgHeight = 320, kMargin = 40;
 std::vector<int64_t> ok_write_completions(const std::vector<Op>& history) {
   std::vector<int64_t> t;
   for (const auto& op : history) {
-    if (op.kind != OpKind::kRead && op.outcome == Outcome::kOk) t.push_back(op.complete_ns);
+    if (is_write(op.kind) && op.outcome == Outcome::kOk) t.push_back(op.complete_ns);
   }
   std::sort(t.begin(), t.end());
   return t;
@@ -95,6 +95,7 @@ std::string render_summary(const RunOptions& opts, const std::string& mode,
   s << report.summary();
   s << "files: " << opts.out_dir << "/{history.jsonl,final-n*.jsonl,timeline.svg,n*.log}\n";
   s << "reproduce: chaos --seed=" << opts.seed << " --duration=" << opts.duration_s;
+  if (opts.nodes != 3) s << " --nodes=" << opts.nodes;
   if (!opts.faults.empty()) {
     s << " --faults=";
     for (size_t i = 0; i < opts.faults.size(); i++) s << (i ? "," : "") << opts.faults[i];

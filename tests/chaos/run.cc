@@ -76,6 +76,10 @@ class Schedule {
 
   std::string name(size_t i) const { return cluster_.node(i).name; }
 
+  static std::string failed(const common::Status& s) {
+    return s.is_ok() ? "" : " [fault failed: " + s.message() + "]";
+  }
+
   std::string restart(size_t i) {
     common::Status s = cluster_.start(i);
     return s.is_ok() ? "" : " [restart failed: " + s.message() + "]";
@@ -110,8 +114,37 @@ class Schedule {
       common::Status s = cluster_.partition({v});
       sleep(hold);
       (void)cluster_.heal_network();
-      return name(v) + " cut off " + std::to_string(hold) + " ms" +
-             (s.is_ok() ? "" : " [partition failed: " + s.message() + "]");
+      return name(v) + " cut off " + std::to_string(hold) + " ms" + failed(s);
+    }
+    if (kind == "split-3-2") {
+      // Two nodes apart from three; the leader is in the minority half the
+      // time, so both "old leader loses quorum" and "followers split" occur.
+      std::set<size_t> two{l, (l + 1 + pick(0, cluster_.size() - 2)) % cluster_.size()};
+      if (pick(0, 1) == 0) two = {(l + 1) % cluster_.size(), (l + 2) % cluster_.size()};
+      common::Status s = cluster_.partition(two);
+      sleep(hold);
+      (void)cluster_.heal_network();
+      std::string who;
+      for (size_t v : two) who += (who.empty() ? "" : "+") + name(v);
+      return who + " apart from the rest " + std::to_string(hold) + " ms" + failed(s);
+    }
+    if (kind == "one-way") {
+      // The leader's packets to one follower are lost, or the reverse.
+      size_t f = (l + 1 + pick(0, cluster_.size() - 2)) % cluster_.size();
+      bool from_leader = pick(0, 1) == 0;
+      size_t from = from_leader ? l : f, to = from_leader ? f : l;
+      common::Status s = cluster_.drop_one_way(from, to);
+      sleep(hold);
+      (void)cluster_.heal_network();
+      return name(from) + " -> " + name(to) + " lost " + std::to_string(hold) + " ms" + failed(s);
+    }
+    if (kind == "random-loss") {
+      uint32_t percent = static_cast<uint32_t>(pick(10, 40));
+      common::Status s = cluster_.random_loss(percent);
+      sleep(hold);
+      (void)cluster_.heal_network();
+      return std::to_string(percent) + "% of peer packets lost " + std::to_string(hold) + " ms" +
+             failed(s);
     }
     if (kind == "power-loss") {
       sleep(pick(200, 600));  // let acknowledged writes pile up in the page cache
@@ -190,8 +223,10 @@ common::Result<NodeLog> fetch_log(ChaosCluster& cluster, size_t i, size_t counte
 std::vector<std::string> usable_faults(const RunOptions& opts, const ChaosCluster& cluster) {
   std::vector<std::string> out;
   for (const auto& f : opts.faults.empty() ? all_faults() : opts.faults) {
-    bool net = f == "isolate-leader" || f == "split-2-1";
+    bool net = f == "isolate-leader" || f == "split-2-1" || f == "split-3-2" || f == "one-way" ||
+               f == "random-loss";
     if (net && !cluster.netns_mode()) continue;
+    if (f == "split-3-2" && cluster.size() != 5) continue;
     if (f == "power-loss" && !opts.power_loss) continue;
     out.push_back(f);
   }
@@ -201,9 +236,9 @@ std::vector<std::string> usable_faults(const RunOptions& opts, const ChaosCluste
 }  // namespace
 
 const std::vector<std::string>& all_faults() {
-  static const std::vector<std::string> kAll{"kill-leader",  "kill-follower",  "kill-all",
-                                             "pause-leader", "isolate-leader", "split-2-1",
-                                             "power-loss"};
+  static const std::vector<std::string> kAll{
+      "kill-leader", "kill-follower", "kill-all", "pause-leader", "isolate-leader",
+      "split-2-1",   "split-3-2",     "one-way",  "random-loss",  "power-loss"};
   return kAll;
 }
 
@@ -211,6 +246,7 @@ int run_chaos(const RunOptions& opts) {
   std::filesystem::create_directories(opts.out_dir);
   ClusterConfig cc;
   cc.changeagent_bin = opts.changeagent_bin;
+  cc.nodes = opts.nodes;
   cc.want_netns = opts.want_netns;
   cc.eatmydata = opts.eatmydata;
   cc.power_loss = opts.power_loss;

@@ -73,7 +73,10 @@ void Workload::start() {
     threads_.emplace_back([this, c = client++] { appender(c); });
   }
   for (size_t i = 0; i < cfg_.counters; i++) {
-    threads_.emplace_back([this, c = client++, i] { counter(c, "chaos/ctr" + std::to_string(i)); });
+    for (size_t k = 0; k < cfg_.counter_clients; k++) {
+      threads_.emplace_back(
+          [this, c = client++, i] { counter(c, "chaos/ctr" + std::to_string(i)); });
+    }
   }
   for (size_t i = 0; i < cfg_.readers; i++) {
     threads_.emplace_back([this, c = client++] { reader(c); });
@@ -120,13 +123,21 @@ void Workload::appender(uint32_t client) {
 }
 
 // Read (consistent), then write value+1 only if the key's revision is still
-// the one read. The history records the write only: the read is a means.
+// the one read. Both are recorded: the counters are checked as linearizable
+// registers (a missing key reads as 0).
 void Workload::counter(uint32_t client, std::string key) {
   auto c = make_client(cfg_, client);
   while (!stop_) {
     int64_t value = 0;
     uint64_t revision = 0;
+    Op read;
+    read.op = next_op_++;
+    read.client = client;
+    read.kind = OpKind::kKeyRead;
+    read.key = key;
+    read.invoke_ns = now_ns();
     auto kv = c->get_key(key, true);
+    read.complete_ns = now_ns();
     if (kv.is_ok()) {
       value = std::stoll(kv->value_json);
       revision = kv->mod_revision;
@@ -134,6 +145,9 @@ void Workload::counter(uint32_t client, std::string key) {
       std::this_thread::sleep_for(Millis(20));
       continue;
     }
+    read.outcome = Outcome::kOk;
+    read.value = value;
+    record(std::move(read));
     Op op;
     op.op = next_op_++;
     op.client = client;

@@ -21,7 +21,9 @@ struct WorkloadConfig {
   std::vector<std::string> endpoints;
   uint64_t seed = 1;
   size_t appenders = 3;
-  size_t counters = 2;  // one CAS thread per counter key
+  size_t counters = 2;         // counter keys
+  size_t counter_clients = 2;  // CAS threads per key: contention makes the
+                               // linearizability check mean something
   size_t readers = 1;
   std::chrono::milliseconds request_timeout{4000};
 };

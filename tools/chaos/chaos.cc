@@ -38,14 +38,16 @@ int main(int argc, char** argv) {
       "duration", po::value<double>()->default_value(20), "seconds of the faulty phase")(
       "faults", po::value<std::string>(&faults),
       "comma list of kill-leader,kill-follower,kill-all,pause-leader,isolate-leader,split-2-1,"
-      "power-loss (default: all this mode supports)")(
+      "split-3-2 (5 nodes),one-way,random-loss,power-loss (default: all this mode supports)")(
       "changeagent", po::value<std::string>()->default_value(CHANGEAGENT_BIN), "the server binary")(
       "out", po::value<std::string>(), "output dir (default /tmp/chaos-<seed>)")(
       "loopback", "do not use network namespaces even if they work")(
       "eatmydata", "run the servers under eatmydata: fsync disabled (the canary)")(
       "power-loss", "data dirs on an XFS loop mount; enables the power-loss fault")(
+      "nodes", po::value<size_t>()->default_value(3), "cluster size: 3 or 5")(
       "appenders", po::value<size_t>()->default_value(3), "append clients")(
-      "counters", po::value<size_t>()->default_value(2), "CAS counter clients");
+      "counters", po::value<size_t>()->default_value(2),
+      "CAS counter keys (two contending clients each, checked for linearizability)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -66,6 +68,11 @@ int main(int argc, char** argv) {
   o.want_netns = !vm.count("loopback");
   o.eatmydata = vm.count("eatmydata") > 0;
   o.power_loss = vm.count("power-loss") > 0;
+  o.nodes = vm["nodes"].as<size_t>();
+  if (o.nodes != 3 && o.nodes != 5) {
+    std::fprintf(stderr, "chaos: --nodes must be 3 or 5, not %zu\n", o.nodes);
+    return 2;
+  }
   o.appenders = vm["appenders"].as<size_t>();
   o.counters = vm["counters"].as<size_t>();
   std::stringstream fs(faults);
