@@ -253,11 +253,21 @@ struct ClusterStatus {
   // count once the primary runs the new names and they reached this LSN.
   Lsn sync_catchup_lsn = 0;
   bool sync_degraded = false;  // degrade mode dropped below the desired guarantee
+  // The standbys synchronous_standby_names names (sorted); in sync mode the
+  // one chosen standby, kept while it is healthy.
+  std::vector<std::string> sync_wanted;
   std::optional<Handover> handover;
   std::string last_request_id;  // the last operator handover request handled
   // Since when each member has been unhealthy or absent (for grace periods).
   std::map<std::string, TimeMs> unhealthy_since_ms;
   TimeMs primary_lost_at_ms = 0;  // when the primary's key was first seen gone, 0 = present
+  // No switchover toward desired.primary starts before this (set when one
+  // was aborted, so a failing target does not fence the primary in a loop).
+  TimeMs switchover_retry_at_ms = 0;
+  // What the coordinator is waiting for or cannot do, "" = nothing
+  // ("failover blocked: no eligible candidate: b: lag ..."). Changing it
+  // emits one event, so a stuck cluster says why once, not every loop.
+  std::string blocked;
   TimeMs updated_at_ms = 0;
 };
 
@@ -285,6 +295,8 @@ inline constexpr std::string_view kEventFailoverBegin = "failover-begin";
 inline constexpr std::string_view kEventFailoverCandidate = "failover-candidate";
 inline constexpr std::string_view kEventFailoverEnd = "failover-end";
 inline constexpr std::string_view kEventFailoverBlocked = "failover-blocked";
+inline constexpr std::string_view kEventFailoverAborted = "failover-aborted";
+inline constexpr std::string_view kEventBlocked = "blocked";
 inline constexpr std::string_view kEventHealthFailure = "health-failure";
 inline constexpr std::string_view kEventHealthRecovered = "health-recovered";
 inline constexpr std::string_view kEventFence = "fence";

@@ -304,6 +304,7 @@ common::Result<ClusterStatus> parse_status(std::string_view json_text) {
   }
   lsn_field(r, "syncCatchupLsn", s.sync_catchup_lsn);
   r.boolean("syncDegraded", s.sync_degraded);
+  r.str_list("syncWanted", s.sync_wanted);
   if (const json::value* h = r.field("handover")) {
     Handover hv;
     if (auto st = read_status_handover(*h, hv); !st.is_ok()) return st;
@@ -323,6 +324,8 @@ common::Result<ClusterStatus> parse_status(std::string_view json_text) {
     if (auto st = ur.finish(); !st.is_ok()) return st;
   }
   r.i64("primaryLostAtMs", s.primary_lost_at_ms, 0, kMsMax);
+  r.i64("switchoverRetryAtMs", s.switchover_retry_at_ms, 0, kMsMax);
+  r.str("blocked", s.blocked);
   r.i64("updatedAtMs", s.updated_at_ms, 0, kMsMax);
   if (auto st = r.finish(); !st.is_ok()) return st;
   return s;
@@ -346,6 +349,7 @@ std::string to_json(const ClusterStatus& s) {
   o["sync"] = json::object{{"names", to_array(s.sync.names)}, {"n", s.sync.n}};
   o["syncCatchupLsn"] = format_lsn(s.sync_catchup_lsn);
   o["syncDegraded"] = s.sync_degraded;
+  o["syncWanted"] = to_array(s.sync_wanted);
   if (s.handover) {
     const Handover& h = *s.handover;
     o["handover"] = json::object{{"kind", name_of(h.kind)},
@@ -362,6 +366,8 @@ std::string to_json(const ClusterStatus& s) {
   for (const auto& [name, at] : s.unhealthy_since_ms) unhealthy[name] = at;
   o["unhealthySinceMs"] = std::move(unhealthy);
   o["primaryLostAtMs"] = s.primary_lost_at_ms;
+  o["switchoverRetryAtMs"] = s.switchover_retry_at_ms;
+  o["blocked"] = s.blocked;
   o["updatedAtMs"] = s.updated_at_ms;
   return text(std::move(o));
 }
