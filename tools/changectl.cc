@@ -8,6 +8,7 @@
 //     cluster status | cluster members | health
 //     cluster add NAME PEER_URL [--client-url U] [--learner]
 //     cluster remove|promote|move-leader ID|NAME   cluster update ID|NAME PEER_URL
+//     pgha list|switchover|failover|pause|resume|history|edit-desired (changectl_pgha.cc)
 //
 // Exit codes for scripts: 0 ok, 1 request failed or server error, 2 usage
 // error, 3 not found, 4 revision mismatch (a compare-and-set lost). A
@@ -158,6 +159,8 @@ int run(api::Client& c, const Global& g) {
     return run_keys(c, g);
   } else if (g.group == "lease") {
     return run_lease(c, g);
+  } else if (g.group == "pgha") {
+    return run_pgha(c, g);
   } else if (g.group == "cluster" &&
              !(g.rest.empty() && (g.command == "status" || g.command == "members"))) {
     return run_cluster_change(c, g);
@@ -201,6 +204,9 @@ const char* kUsage =
     "  cluster remove ID|NAME [--force]                  (--force: only for a dead node)\n"
     "  cluster promote ID|NAME | cluster move-leader ID|NAME\n"
     "  cluster update ID|NAME PEER_URL                   (a member's new peer address)\n"
+    "  pgha list | pgha history [--since N] [--limit N] [--follow]   [--name CLUSTER]\n"
+    "  pgha switchover --to MEMBER | pgha failover [--to MEMBER] | pgha pause | pgha resume\n"
+    "  pgha edit-desired [FILE|-]       (JSON or YAML; no FILE: $EDITOR; CAS on the revision)\n"
     "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 revision mismatch\n";
 
 Global parse_global(int argc, char** argv, po::options_description& desc) {

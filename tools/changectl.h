@@ -56,4 +56,7 @@ int run_lease(api::Client& c, const Global& g);
 // caller handles cluster status|members.
 int run_cluster_change(api::Client& c, const Global& g);
 
+// pgha list|switchover|failover|pause|resume|history|edit-desired (changectl_pgha.cc).
+int run_pgha(api::Client& c, const Global& g);
+
 }  // namespace changectl

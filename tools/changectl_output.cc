@@ -47,6 +47,10 @@ const std::vector<std::string> kChangeHeader = {"ID", "TIME", "TYPE", "TAGS", "D
 
 }  // namespace
 
+void print_rows(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  print_table(out, rows);
+}
+
 std::string format_time(uint64_t ts_ns) {
   std::time_t secs = static_cast<std::time_t>(ts_ns / 1000000000ull);
   std::tm tm{};

@@ -36,6 +36,9 @@ void print_lease(std::ostream& out, Format f, const api::LeaseInfo& lease);
 // One line per key write, for keys watch: ID TIME PUT|DEL KEY DATA.
 void print_key_event_line(std::ostream& out, Format f, const api::Change& c);
 
+// Left-aligned columns sized to the widest cell (the first row is the header).
+void print_rows(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+
 // "2024-05-01T12:00:00.123Z" from nanoseconds since the epoch.
 std::string format_time(uint64_t ts_ns);
 

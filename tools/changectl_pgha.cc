@@ -1,0 +1,325 @@
+// changectl pgha: the operator's view of and hand on a pgha cluster.
+//
+//   pgha list                       desired, decided and observed state, one row a member
+//   pgha switchover --to X          ask the coordinator for a planned switchover
+//   pgha failover [--to X]          ask for a failover (no catch-up wait)
+//   pgha pause | resume             stop / restart automatic actions
+//   pgha history [--since N] [--limit N] [--follow]   the cluster's events from the log
+//   pgha edit-desired [FILE|-]      replace the desired state (JSON or YAML), or edit
+//                                   it in $EDITOR; validated before it is written
+//
+// Every command takes --name CLUSTER (env PGHA_CLUSTER, default "main").
+// Writes to /pgha/<cluster>/desired are compare-and-set on the revision that
+// was read, so an edit never overwrites one made meanwhile (exit 4); each
+// write bumps the desired generation.
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <random>
+#include <sstream>
+
+#include "pgha/core/model.h"
+#include "tools/changectl_pgha.h"
+
+namespace po = boost::program_options;
+namespace json = boost::json;
+
+namespace changectl {
+
+namespace {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// ---- JSON and YAML in, pretty JSON out ----
+
+void pretty(std::ostream& out, const json::value& v, int indent) {
+  std::string pad(static_cast<size_t>(indent) * 2, ' ');
+  if (v.is_object() && !v.as_object().empty()) {
+    out << "{\n";
+    size_t i = 0;
+    for (const auto& kv : v.as_object()) {
+      out << pad << "  " << json::serialize(json::string(kv.key())) << ": ";
+      pretty(out, kv.value(), indent + 1);
+      out << (++i < v.as_object().size() ? ",\n" : "\n");
+    }
+    out << pad << "}";
+  } else if (v.is_array() && !v.as_array().empty()) {
+    out << "[\n";
+    size_t i = 0;
+    for (const auto& item : v.as_array()) {
+      out << pad << "  ";
+      pretty(out, item, indent + 1);
+      out << (++i < v.as_array().size() ? ",\n" : "\n");
+    }
+    out << pad << "]";
+  } else {
+    out << json::serialize(v);
+  }
+}
+
+std::string pretty_json(std::string_view compact) {
+  std::ostringstream out;
+  pretty(out, json::parse(compact), 0);
+  out << "\n";
+  return out.str();
+}
+
+json::value yaml_scalar(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return json::string(s);  // quoted: always a string
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  int64_t i = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
+  if (ec == std::errc() && end == s.data() + s.size()) return i;
+  char* dend = nullptr;
+  double d = std::strtod(s.c_str(), &dend);
+  if (dend == s.c_str() + s.size()) return d;
+  return json::string(s);
+}
+
+json::value yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Scalar:
+      return yaml_scalar(n);
+    case YAML::NodeType::Sequence: {
+      json::array a;
+      for (const auto& item : n) a.push_back(yaml_to_json(item));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      json::object o;
+      for (const auto& kv : n) o[kv.first.Scalar()] = yaml_to_json(kv.second);
+      return o;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+// The text of a desired state as JSON: JSON as is, YAML converted (by the
+// file's extension, else by whether it starts with '{').
+std::string as_json(const std::string& text, const std::string& source) {
+  bool yaml = source.ends_with(".yaml") || source.ends_with(".yml");
+  if (!yaml && !source.ends_with(".json")) {
+    size_t first = text.find_first_not_of(" \t\r\n");
+    yaml = first != std::string::npos && text[first] != '{';
+  }
+  if (!yaml) return text;
+  try {
+    return json::serialize(yaml_to_json(YAML::Load(text)));
+  } catch (const YAML::Exception& e) {
+    throw UsageError{source + " is not valid YAML: " + e.what()};
+  }
+}
+
+std::string read_file(const std::string& path) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(path);
+  if (!in) throw UsageError{"cannot read " + path};
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// ---- the store ----
+
+struct DesiredRead {
+  pgha::Desired desired;
+  uint64_t revision = 0;  // 0 = absent
+};
+
+// The desired state and its revision; kNotFound says how to create one.
+common::Result<DesiredRead> read_desired(api::Client& c, const std::string& cluster,
+                                         bool must_exist) {
+  auto kv = c.get_key(pgha::desired_key(cluster), true);
+  if (!kv.is_ok()) {
+    if (kv.status().code() != common::Code::kNotFound || must_exist) {
+      if (kv.status().code() == common::Code::kNotFound) {
+        return common::Status(common::Code::kNotFound,
+                              "no desired state for pgha cluster '" + cluster +
+                                  "': create one with changectl pgha edit-desired FILE");
+      }
+      return kv.status();
+    }
+    return DesiredRead{};
+  }
+  auto d = pgha::parse_desired(kv->value_json);
+  if (!d.is_ok()) {
+    return common::Status(common::Code::kCorruption, "the stored desired state of '" + cluster +
+                                                         "' is invalid: " + d.status().message());
+  }
+  return DesiredRead{std::move(*d), kv->mod_revision};
+}
+
+// Validates and writes `d` (generation bumped past the stored one) if the
+// key is still at `revision`.
+int write_desired(api::Client& c, const Global& g, const std::string& cluster, pgha::Desired d,
+                  const DesiredRead& read, const std::string& what) {
+  d.generation = std::max(d.generation, read.desired.generation) + 1;
+  if (auto s = pgha::validate_desired(d); !s.is_ok()) {
+    throw UsageError{"desired state refused: " + s.message()};
+  }
+  std::string key = pgha::desired_key(cluster);
+  auto r = c.put_key(key, pgha::to_json(d), read.revision);
+  if (!r.is_ok()) return fail(r.status());
+  if (!r->succeeded) {
+    std::cerr << "changectl: the desired state of '" << cluster
+              << "' changed meanwhile (someone else wrote it); nothing was written: read it "
+                 "again and retry\n";
+    return kExitRevisionMismatch;
+  }
+  if (g.format() == Format::kJson) {
+    std::cout << json::serialize(
+                     json::object{{"key", key}, {"revision", r->id}, {"generation", d.generation}})
+              << "\n";
+  } else {
+    std::cout << what << " (generation " << d.generation << ", revision " << r->id << ")\n";
+  }
+  return kExitOk;
+}
+
+std::string new_request_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<uint64_t> dist;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(dist(rd)));
+  return buf;
+}
+
+// ---- commands ----
+
+int pgha_handover(api::Client& c, const Global& g, pgha::HandoverKind kind) {
+  bool switchover = kind == pgha::HandoverKind::kSwitchover;
+  auto desc = pgha_options(switchover ? "pgha switchover" : "pgha failover");
+  desc.add_options()(
+      "to", po::value<std::string>(),
+      switchover ? "the member to promote" : "the member to promote (else the best)");
+  auto vm = parse_sub(g.rest, desc, {});
+  std::string cluster = pgha_cluster(vm);
+  std::string to = vm.count("to") ? vm["to"].as<std::string>() : "";
+  if (switchover && to.empty()) throw UsageError{"usage: changectl pgha switchover --to MEMBER"};
+  auto read = read_desired(c, cluster, true);
+  if (!read.is_ok()) return fail(read.status());
+  pgha::Desired d = read->desired;
+  if (!to.empty() && !pgha::find_member(d, to)) {
+    throw UsageError{"'" + to + "' is not a member of pgha cluster '" + cluster + "'"};
+  }
+  std::string id = new_request_id();
+  d.handover = pgha::HandoverRequest{id, kind, to, now_ms()};
+  // An intended primary would pull the primary back: it follows the request.
+  if (!d.primary.empty() && !to.empty()) d.primary = to;
+  std::string what = std::string(switchover ? "switchover" : "failover") + " requested" +
+                     (to.empty() ? "" : " to " + to) + " (request " + id +
+                     "); follow it with changectl pgha history --follow";
+  return write_desired(c, g, cluster, std::move(d), *read, what);
+}
+
+int pgha_pause(api::Client& c, const Global& g, bool pause) {
+  auto vm = parse_sub(g.rest, pgha_options(pause ? "pgha pause" : "pgha resume"), {});
+  std::string cluster = pgha_cluster(vm);
+  auto read = read_desired(c, cluster, true);
+  if (!read.is_ok()) return fail(read.status());
+  if (read->desired.paused == pause) {
+    std::cout << "pgha cluster '" << cluster << "' is already " << (pause ? "paused" : "running")
+              << "\n";
+    return kExitOk;
+  }
+  pgha::Desired d = read->desired;
+  d.paused = pause;
+  return write_desired(c, g, cluster, std::move(d), *read,
+                       pause ? "paused: pgha observes only" : "resumed");
+}
+
+int edit_in_editor(const std::string& current_json, std::string& edited) {
+  char path[] = "/tmp/pgha-desired-XXXXXX.json";
+  int fd = mkstemps(path, 5);
+  if (fd < 0) throw UsageError{"cannot create a temporary file for the editor"};
+  std::string text = pretty_json(current_json);
+  bool wrote = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!wrote) throw UsageError{std::string("cannot write ") + path};
+  const char* editor = std::getenv("VISUAL");
+  if (!editor || !*editor) editor = std::getenv("EDITOR");
+  std::string cmd = std::string(editor && *editor ? editor : "vi") + " '" + path + "'";
+  int rc = std::system(cmd.c_str());
+  if (rc != 0) {
+    std::remove(path);
+    throw UsageError{"the editor exited with status " + std::to_string(rc) + "; nothing written"};
+  }
+  edited = read_file(path);
+  if (edited == text) {
+    std::remove(path);
+    return 1;  // unchanged
+  }
+  std::remove(path);
+  return 0;
+}
+
+int pgha_edit_desired(api::Client& c, const Global& g) {
+  auto desc = pgha_options("pgha edit-desired");
+  desc.add_options()("file", po::value<std::string>(), "JSON or YAML file, - for stdin");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  auto vm = parse_sub(g.rest, desc, pos);
+  std::string cluster = pgha_cluster(vm);
+  auto read = read_desired(c, cluster, false);
+  if (!read.is_ok()) return fail(read.status());
+  std::string text;
+  std::string source;
+  if (vm.count("file")) {
+    source = vm["file"].as<std::string>();
+    text = as_json(read_file(source), source);
+  } else {
+    std::string current = read->revision ? pgha::to_json(read->desired)
+                                         : R"({"members":[{"name":"pg1"}],"mode":"async"})";
+    if (edit_in_editor(current, text) == 1) {
+      std::cout << "no change; nothing written\n";
+      return kExitOk;
+    }
+    source = "the edited desired state";
+  }
+  auto d = pgha::parse_desired(text);
+  if (!d.is_ok()) throw UsageError{source + ": " + d.status().message()};
+  return write_desired(c, g, cluster, std::move(*d), *read,
+                       "desired state of '" + cluster + "' written");
+}
+
+}  // namespace
+
+po::options_description pgha_options(const char* caption) {
+  po::options_description desc(caption);
+  const char* env = std::getenv("PGHA_CLUSTER");
+  desc.add_options()("name", po::value<std::string>()->default_value(env ? env : "main"),
+                     "the pgha cluster (env PGHA_CLUSTER)");
+  return desc;
+}
+
+std::string pgha_cluster(const po::variables_map& vm) {
+  std::string name = vm["name"].as<std::string>();
+  if (auto s = pgha::validate_name("--name", name); !s.is_ok()) throw UsageError{s.message()};
+  return name;
+}
+
+int run_pgha(api::Client& c, const Global& g) {
+  if (g.command == "list" || g.command == "status") return pgha_list(c, g);
+  if (g.command == "switchover") return pgha_handover(c, g, pgha::HandoverKind::kSwitchover);
+  if (g.command == "failover") return pgha_handover(c, g, pgha::HandoverKind::kFailover);
+  if (g.command == "pause") return pgha_pause(c, g, true);
+  if (g.command == "resume") return pgha_pause(c, g, false);
+  if (g.command == "history") return pgha_history(c, g);
+  if (g.command == "edit-desired") return pgha_edit_desired(c, g);
+  throw UsageError{"unknown command 'pgha " + g.command +
+                   "'; pgha has list, switchover, failover, pause, resume, history, edit-desired"};
+}
+
+}  // namespace changectl
