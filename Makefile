@@ -49,7 +49,7 @@ run: build
 	@tools/run-local.sh $(BUILD_DIR)
 
 bench: build
-	tools/run-benchmarks.sh $(BUILD_DIR)
+	tools/run-benchmarks.sh $(BUILD_DIR) $(BENCH_ARGS)
 
 # changeagent vs etcd side by side (issue 11): installs etcd-server if
 # missing, at most ~15 minutes. Extra flags: make bench-compare BENCH_ARGS=--seconds=3
