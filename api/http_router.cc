@@ -392,6 +392,12 @@ asio::awaitable<Routed> Router::dispatch_changes(const HttpRequest& req, const s
     if (waiters_.size() >= opts_.longpoll_waiters_max) {
       co_return reply(error_reply(kErrOverloaded, "too many waiting clients; retry later"));
     }
+    // A start below the first retained index is refused before the stream
+    // opens (410 with firstIndex), exactly as GET /changes would.
+    auto probe = svc_.read_feed(FeedQuery{sse.since, 1, {}, {}, false, std::nullopt});
+    if (!probe.is_ok() && probe.status().code() == Code::kCompacted) {
+      co_return reply(status_reply(probe.status(), first_index_if(probe.status())));
+    }
     co_return Routed{{}, std::move(sse)};
   }
   route_name = "/changes/{id}";

@@ -247,7 +247,9 @@ asio::awaitable<void> HttpServer::State::run_sse(Session& s, const SseStart& sse
     std::string out;
     if (!page.is_ok()) {
       HttpError e = http_error_for(page.status().code());
-      out = "event: error\ndata: " + error_json(e.code, page.status().message()) + "\n\n";
+      std::optional<uint64_t> first;  // a 410 says where the retained log starts
+      if (page.status().code() == Code::kCompacted) first = svc.diagnostics().first_index;
+      out = "event: error\ndata: " + error_json(e.code, page.status().message(), first) + "\n\n";
       co_await write_raw(s, out);
       co_return;
     }

@@ -85,6 +85,7 @@ Result<std::unique_ptr<Node>> Node::start(asio::io_context& io, NodeOptions opti
   if (auto s = impl->start_transport(); !s.is_ok()) return s;
   if (auto s = impl->start_core(); !s.is_ok()) return s;
   impl->writer = std::make_unique<storage::Writer>(impl->store.get());
+  impl->start_retention();
   impl->ticker = std::make_unique<asio::steady_timer>(io);
   impl->schedule_tick();
   impl->log->info("node {} ({:016x}) of cluster {:016x} started: {} members, last index {}",
@@ -222,6 +223,7 @@ Node::~Node() {
   if (impl_->ticker) impl_->ticker->cancel();
   if (impl_->transport) impl_->transport->stop();
   if (impl_->writer) impl_->writer->stop();
+  if (impl_->purger) impl_->purger->stop();
 }
 
 raftlog::ClusterId Node::cluster_id() const {
@@ -251,6 +253,7 @@ void Node::Impl::on_tick() {
   expire_deadlines(now);
   tick_leases(now);
   tick_membership(now);
+  tick_retention(now);
   schedule_ready();
 }
 
@@ -499,6 +502,7 @@ void Node::Impl::finish_shutdown() {
   lease_requests.clear();
   transport->stop();
   writer->stop();
+  if (purger) purger->stop();
   log->info("stopped");
   auto done = std::move(shutdown_done);
   shutdown_done = nullptr;

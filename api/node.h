@@ -25,6 +25,7 @@
 #include "api/service.h"
 #include "api/transport.h"
 #include "raftlog/raft.h"
+#include "storage/compact.h"
 #include "storage/store.h"
 #include "storage/writer.h"
 
@@ -55,6 +56,7 @@ struct NodeOptions {
   std::chrono::milliseconds request_timeout{10000};  // append: then 504 outcome unknown
   std::chrono::milliseconds leader_wait{3000};       // no leader: then 503
   uint32_t pending_appends_max = 100000;             // over it: kBusy (503)
+  storage::RetentionPolicy retention;                // off unless a floor is set
 };
 
 // Deterministic identities, so every node computes the same ones from the

@@ -17,6 +17,7 @@
 #include "api/node.h"
 #include "api/peer.pb.h"
 #include "state/state_view.h"
+#include "storage/compact_purger.h"
 
 namespace api {
 
@@ -235,11 +236,29 @@ struct Node::Impl {
   void on_lease_response(const changeagent::peer::LeaseResponse& resp);
   void lease_op(uint64_t id, bool keepalive, Service::LeaseDone done);
 
+  // node_snapshot_retention.cc: trimming the log under opts.retention.
+  std::unique_ptr<storage::Purger> purger;  // null when retention is off
+  Clock::time_point next_retention_check;
+  uint64_t cursor_lag_entries = 0;  // applied - oldest cursor (metric)
+  bool held_by_cursor = false;      // the oldest cursor is the binding floor (metric)
+  uint64_t purge_failures_logged = 0;
+  void start_retention();
+  void tick_retention(Clock::time_point now);
+  std::optional<uint64_t> oldest_cursor() const;
+  void render_retention_metrics(std::string& out) const;
+
   // node_read.cc
   void wake_waiters();
   void on_read_state(const raftlog::ReadState& rs);
   void finish_reads();
 };
+
+// Named consumer cursors are keys under this prefix with JSON {"index": N}.
+inline constexpr const char* kCursorPrefix = "_cursors/";
+
+// The exclusive `since` at which every later stamped entry is at or after
+// ts_ns (binary search over [first, applied]; node_read.cc).
+Result<uint64_t> since_for_time(storage::Store& store, Index first, Index applied, uint64_t ts_ns);
 
 // Payload helpers shared by append and read.
 std::string encode_change(const ChangeInput& in, uint64_t ts_ns);

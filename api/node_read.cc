@@ -74,6 +74,8 @@ Result<std::optional<std::pair<Index, uint64_t>>> first_stamp(storage::Store& st
   return std::optional<std::pair<Index, uint64_t>>();
 }
 
+}  // namespace
+
 // The exclusive `since` at which every later stamped entry is at or after
 // ts_ns: a binary search over [first, applied], O(log n) entry reads (each
 // probe reads forward past unstamped entries, which are rare).
@@ -91,8 +93,6 @@ Result<uint64_t> since_for_time(storage::Store& store, Index first, Index applie
   }
   return lo.value() - 1;
 }
-
-}  // namespace
 
 Result<FeedPage> Node::read_feed(const FeedQuery& query) {
   Impl& s = *impl_;
@@ -325,6 +325,7 @@ std::string Node::metrics_text() {
                static_cast<int64_t>(s.waiters.size()));
   render_gauge(out, "changeagent_pending_appends", "Appends waiting to commit.",
                static_cast<int64_t>(s.pending.size() + s.forwarded.size()));
+  s.render_retention_metrics(out);
   return out;
 }
 

@@ -14,7 +14,9 @@
 //       node_id         that names it; never changed afterwards.
 //       hard_state      protobuf HardState. Absent = all zero.
 //       snapshot/meta   protobuf SnapshotMeta of the latest snapshot.
-//       snapshot/data   its opaque bytes (same WriteBatch as the meta).
+//       snapshot/data   its opaque bytes (same WriteBatch as the meta). The
+//                       server writes it empty: its snapshot's data is the
+//                       `state` family at `applied` (storage/compact.h).
 //       applied         8-byte BE: state machine applied up to here.
 //       log_base        16 bytes, BE index then BE term: the last entry
 //                       discarded from the log (by snapshot install or
@@ -140,6 +142,9 @@ class Store final : public raftlog::LogReader {
   // log alone (compact() trims it later). kInvalidArgument unless the log
   // has (meta.index, meta.term) and meta.index is above the current one.
   Status save_snapshot(const raftlog::Snapshot& snapshot);
+  // The membership in force at index i: the latest conf/ record at or below
+  // it, else the stored snapshot's (storage/compact.cc).
+  Result<raftlog::Membership> membership_at(Index i) const;
 
   raftlog::ClusterId cluster_id() const { return cluster_id_; }
   raftlog::NodeId node_id() const { return node_id_; }

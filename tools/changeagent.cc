@@ -179,6 +179,12 @@ int main(int argc, char** argv) {
       "body-bytes-max", po::value<uint64_t>()->default_value(1 << 20), "largest request body")(
       "request-timeout-ms", po::value<uint32_t>()->default_value(10000),
       "an append not committed by then answers 504 outcome_unknown")(
+      "retention-min-records", po::value<uint64_t>(),
+      "retention: keep at least this many newest changes (default: keep everything)")(
+      "retention-min-duration", po::value<std::string>(),
+      "retention: keep at least this much history, e.g. 24h, 7d (default: keep everything)")(
+      "retention-ignore-cursors", po::bool_switch(),
+      "retention: purge past the oldest consumer cursor (_cursors/) instead of waiting for it")(
       "log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error");
 
   po::variables_map vm;
@@ -224,6 +230,16 @@ int main(int argc, char** argv) {
     nopts.election_ticks = vm["election-ticks"].as<uint32_t>();
     nopts.request_timeout = std::chrono::milliseconds(vm["request-timeout-ms"].as<uint32_t>());
     if (nopts.tick_ms == 0) return fail("--tick-ms must be > 0");
+    if (vm.count("retention-min-records")) {
+      nopts.retention.min_records = vm["retention-min-records"].as<uint64_t>();
+      if (nopts.retention.min_records == 0) return fail("--retention-min-records must be > 0");
+    }
+    if (vm.count("retention-min-duration")) {
+      auto d = storage::parse_duration(vm["retention-min-duration"].as<std::string>());
+      if (!d.is_ok()) return fail("--retention-min-duration: " + d.status().message());
+      nopts.retention.min_duration = *d;
+    }
+    nopts.retention.ignore_cursors = vm["retention-ignore-cursors"].as<bool>();
   } catch (const std::exception& e) {
     return fail(std::string(e.what()) + " (see --help)");
   }

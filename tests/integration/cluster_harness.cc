@@ -314,18 +314,21 @@ std::string Cluster::make_dir(const std::string& name) {
 
 std::vector<std::string> Cluster::node_args(size_t i) const {
   const NodeSpec& n = nodes_[i];
-  return {"--name=" + n.name,
-          "--data-dir=" + n.data_dir,
-          "--listen-client=" + n.client_address(),
-          "--listen-peer=" + n.peer_address(),
-          n.joined ? "--join=" + n.join_urls : "--initial-cluster=" + initial_cluster(),
-          "--initial-cluster-token=" + n.token,
-          "--tick-ms=" + std::to_string(opts_.tick_ms),
-          "--heartbeat-ticks=" + std::to_string(opts_.heartbeat_ticks),
-          "--election-ticks=" + std::to_string(opts_.election_ticks),
-          "--request-timeout-ms=" + std::to_string(opts_.request_timeout_ms),
-          "--body-bytes-max=" + std::to_string(opts_.body_bytes_max),
-          "--log-level=" + opts_.log_level};
+  std::vector<std::string> args = {
+      "--name=" + n.name,
+      "--data-dir=" + n.data_dir,
+      "--listen-client=" + n.client_address(),
+      "--listen-peer=" + n.peer_address(),
+      n.joined ? "--join=" + n.join_urls : "--initial-cluster=" + initial_cluster(),
+      "--initial-cluster-token=" + n.token,
+      "--tick-ms=" + std::to_string(opts_.tick_ms),
+      "--heartbeat-ticks=" + std::to_string(opts_.heartbeat_ticks),
+      "--election-ticks=" + std::to_string(opts_.election_ticks),
+      "--request-timeout-ms=" + std::to_string(opts_.request_timeout_ms),
+      "--body-bytes-max=" + std::to_string(opts_.body_bytes_max),
+      "--log-level=" + opts_.log_level};
+  args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  return args;
 }
 
 Status Cluster::spawn(size_t i) {

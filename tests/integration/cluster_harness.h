@@ -42,6 +42,8 @@ struct ClusterOptions {
   std::string log_level = "info";
   // Keep the temp dir (data and logs) after the cluster is destroyed.
   bool keep_dir = false;
+  // More flags for every node (e.g. --retention-min-records=...).
+  std::vector<std::string> extra_args;
 };
 
 // How a node process ended (see Cluster::exit_status).
