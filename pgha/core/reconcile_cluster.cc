@@ -21,11 +21,12 @@ bool serving_replica(const Observation& o) {
   return serving(o) && o.role == PgRole::kReplica;
 }
 
-std::string unhealth(const Observation* o) {
+std::string unhealth(const Observation* o, bool detail) {
   if (!o) return "agent lease gone";
   if (o->health == PgHealth::kUnreachable) return "PostgreSQL unreachable";
   if (o->health == PgHealth::kQueryFailed) {
-    return "PostgreSQL query failed" + (o->last_error.empty() ? "" : ": " + o->last_error);
+    return "PostgreSQL query failed" +
+           (o->last_error.empty() || !detail ? "" : ": " + o->last_error);
   }
   if (o->role == PgRole::kUninitialized) return "PostgreSQL is uninitialized (no data yet)";
   if (!o->pg_running) return "PostgreSQL not running";
@@ -78,9 +79,10 @@ bool sync_quorum_reachable(const Run& r, std::string* why_not) {
   return false;
 }
 
-std::string Choice::summary() const {
+std::string Choice::summary(bool stable) const {
+  const auto& why = stable ? why_not_stable : why_not;
   std::string s = "no eligible candidate";
-  for (size_t i = 0; i < why_not.size(); ++i) s += (i ? "; " : ": ") + why_not[i];
+  for (size_t i = 0; i < why.size(); ++i) s += (i ? "; " : ": ") + why[i];
   return s;
 }
 
@@ -99,28 +101,33 @@ Choice choose_candidate(const Run& r, const std::string& from, const std::string
     if (!only.empty() && m.name != only) continue;
     const Observation* o = r.obs(m.name);
     std::string why;
+    std::string why_stable;
     if (m.nofailover) {
       why = "nofailover";
     } else if (!o || !serving(*o)) {
       why = unhealth(o);
+      why_stable = unhealth(o, false);
     } else if (o->role != PgRole::kReplica) {
       why = "not a replica";
     } else if (o->diverged) {
       why = "diverged from the primary's history";
     } else if (uint64_t lag = lag_bytes(r, *o); lag > r.desired.max_lag_bytes) {
       why = "lag " + std::to_string(lag) + " bytes > " + std::to_string(r.desired.max_lag_bytes);
+      why_stable = "lag above maxLagBytes (" + std::to_string(r.desired.max_lag_bytes) + ")";
     } else if (need_sync &&
                !std::binary_search(r.s.sync.names.begin(), r.s.sync.names.end(), m.name)) {
       why = "not a synchronous standby";
     }
     if (!why.empty()) {
       c.why_not.push_back(m.name + ": " + why);
+      c.why_not_stable.push_back(m.name + ": " + (why_stable.empty() ? why : why_stable));
       continue;
     }
     eligible.push_back({position_of(*o), m.priority, m.name});
   }
   if (!only.empty() && eligible.empty() && c.why_not.empty()) {
     c.why_not.push_back(only + ": is the current primary");
+    c.why_not_stable = c.why_not;
   }
   if (eligible.empty()) return c;
   std::sort(eligible.begin(), eligible.end(), [](const Eligible& a, const Eligible& b) {

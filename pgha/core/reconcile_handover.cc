@@ -37,7 +37,8 @@ bool old_primary_is_safe(const Run& r, const Observation* old, std::string* why_
         old->role == PgRole::kUninitialized || old->fenced) {
       return true;
     }
-    *why_not = "waiting for " + old->member + " to stop accepting writes (" + unhealth(old) + ")";
+    *why_not =
+        "waiting for " + old->member + " to stop accepting writes (" + unhealth(old, false) + ")";
     return false;
   }
   TimeMs safe_at = r.s.primary_lost_at_ms + r.desired.failsafe_confirm_ms;
@@ -69,7 +70,10 @@ void advance_failover_fencing(Run& r) {
   if (!majority_live(r, &why)) return r.block("failover blocked: " + why);
   if (!sync_quorum_reachable(r, &why)) return r.block("failover blocked: " + why);
   Choice c = choose_candidate(r, h.from, h.to, true);
-  if (c.member.empty()) return r.block("failover blocked: " + c.summary());
+  if (c.member.empty()) {
+    r.reasons.push_back("failover blocked: " + c.summary());
+    return r.block("failover blocked: " + c.summary(true));
+  }
   const Observation* o = r.obs(c.member);
   r.event(kEventFailoverCandidate, c.member,
           c.member + " chosen to replace " + h.from + " (received " + format_lsn(position_of(*o)) +
@@ -187,7 +191,7 @@ bool detect_primary_failure(Run& r) {
     auto it = r.s.unhealthy_since_ms.find(r.s.primary);
     TimeMs since = it == r.s.unhealthy_since_ms.end() ? r.now : it->second;
     if (r.now - since < r.desired.unhealthy_failover_ms) {
-      r.block("primary " + r.s.primary + ": " + unhealth(p) + "; failover after " +
+      r.block("primary " + r.s.primary + ": " + unhealth(p, false) + "; failover after " +
               ms_text(r.desired.unhealthy_failover_ms) + " unhealthy");
       return true;
     }
@@ -231,15 +235,17 @@ void start_failover(Run& r, const HandoverRequest& req) {
   advance_handover(r);
 }
 
-// Why a switchover to `to` cannot start, "" if it can.
-std::string switchover_refusal(const Run& r, const std::string& to) {
+// Why a switchover to `to` cannot start, "" if it can; stable: without
+// figures that move every loop (for the status).
+std::string switchover_refusal(const Run& r, const std::string& to, bool stable) {
   const Observation* p = r.obs(r.s.primary);
   if (to == r.s.primary) return to + " is already the primary";
   if (!p || !serving_primary(*p)) {
-    return "primary " + r.s.primary + " is not serving (" + unhealth(p) + "): use failover";
+    return "primary " + r.s.primary + " is not serving (" + unhealth(p, !stable) +
+           "): use failover";
   }
   Choice c = choose_candidate(r, r.s.primary, to, false);
-  if (c.member.empty()) return c.summary();
+  if (c.member.empty()) return c.summary(stable);
   const Observation* o = r.obs(to);
   if (!o->streaming || o->upstream != r.s.primary) {
     return to + " is not streaming from " + r.s.primary;
@@ -265,7 +271,9 @@ void start_requested_handover(Run& r) {
   } else {
     return;
   }
-  std::string refusal = switchover_refusal(r, to);
+  // A refused request is one event (details help); a waiting intended
+  // primary is kept in the status (stable text).
+  std::string refusal = switchover_refusal(r, to, !requested);
   if (requested) r.s.last_request_id = req->id;
   if (!refusal.empty()) {
     if (requested) {

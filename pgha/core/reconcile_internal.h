@@ -41,7 +41,10 @@ bool serving(const Observation& o);
 bool serving_primary(const Observation& o);
 bool serving_replica(const Observation& o);
 // One phrase for why a member is not serving ("agent lease gone", ...).
-std::string unhealth(const Observation* o);
+// detail=false leaves out what varies from loop to loop (the last error),
+// for text kept in the status: a reason that changed every loop would be a
+// status write and an event every loop.
+std::string unhealth(const Observation* o, bool detail = true);
 
 // How far `o` is behind the newest known primary position, in bytes.
 uint64_t lag_bytes(const Run& r, const Observation& o);
@@ -50,8 +53,11 @@ Lsn reference_lsn(const Run& r);
 
 struct Choice {
   std::string member;                // "" = nobody eligible
-  std::vector<std::string> why_not;  // "b: nofailover", ...
-  std::string summary() const;       // "no eligible candidate: b: ...; c: ..."
+  std::vector<std::string> why_not;  // "b: nofailover", "c: lag 20971520 bytes > 16777216"
+  // The same without figures that move every loop ("c: lag above maxLagBytes").
+  std::vector<std::string> why_not_stable;
+  // "no eligible candidate: b: ...; c: ..."
+  std::string summary(bool stable = false) const;
 };
 
 // The best member to promote instead of `from`: a serving replica, allowed

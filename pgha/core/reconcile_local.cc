@@ -53,7 +53,11 @@ Actions failsafe(const LocalInput& in) {
   int64_t window_ms = in.desired ? in.desired->failsafe_confirm_ms : Desired{}.failsafe_confirm_ms;
   size_t confirms = 1;  // itself
   for (const auto& p : in.peers) {
-    if (p.member != in.self && p.confirms && in.now - p.at_ms <= window_ms) ++confirms;
+    bool member = in.desired ? find_member(*in.desired, p.member) != nullptr
+                             : in.status->targets.count(p.member) > 0;
+    if (member && p.member != in.self && p.confirms && in.now - p.at_ms <= window_ms) {
+      ++confirms;
+    }
   }
   size_t need = members / 2 + 1;
   std::string tally = std::to_string(confirms) + " of " + std::to_string(members) +

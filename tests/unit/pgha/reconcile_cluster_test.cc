@@ -481,7 +481,9 @@ TEST(ReconcileCluster, NoEligibleCandidate) {
                 .primary("a")
                 .in_handover(HandoverPhase::kFencing)
                 .event(kEventBlocked)
-                .says("no eligible candidate: b: nofailover; c: lag 20971520 bytes > 16777216")},
+                .says("no eligible candidate: b: nofailover; c: lag 20971520 bytes > 16777216")
+                .says("failover blocked: no eligible candidate: b: nofailover; c: lag above "
+                      "maxLagBytes (16777216)")},
            {"said once", nullptr, 100, want().no_event(kEventBlocked)},
            {"c catches up on the WAL it had received", set(replica("c", "", 1, kPos)), 100,
             want().primary("c")},
@@ -642,6 +644,29 @@ TEST(ReconcileCluster, NothingChangesWhenNothingHappens) {
   c.obs["a"].flush_lsn += 4 * kMiB;
   EXPECT_TRUE(c.step().changed);
   EXPECT_EQ(c.status->primary_lsn, c.obs["a"].flush_lsn);
+}
+
+// What the status keeps while waiting must not move with figures that
+// change every loop, or each loop would write the status and log an event.
+TEST(ReconcileCluster, WaitingReasonsAreStable) {
+  Coordinator c(three_members());
+  c.run_healthy();
+  c.desired.primary = "c";  // c lags, and its lag moves as it streams
+  c.obs["c"] = replica("c", "a", 1, kPos - 40 * kMiB);
+  c.obs["c"].health = PgHealth::kOk;
+  c.step();
+  ASSERT_NE(c.status->blocked.find("c: lag above maxLagBytes"), std::string::npos)
+      << c.status->blocked;
+  for (int i = 1; i <= 10; ++i) {
+    c.obs["c"].receive_lsn += kMiB;
+    c.obs["c"].replay_lsn += kMiB;
+    c.obs["b"].health = PgHealth::kQueryFailed;  // with a new error text each loop
+    c.obs["b"].last_error = "error number " + std::to_string(i);
+    c.step();
+    if (i > 1) {
+      EXPECT_FALSE(c.last.changed) << all_reasons(c.last);
+    }
+  }
 }
 
 TEST(ReconcileCluster, EventsCarryTheClusterAndGeneration) {
