@@ -285,6 +285,16 @@ TEST(ReconcileLocal, Table) {
        {K::kFence},
        "only 1 of 3",
        ""},
+      {"primary without the store: a stranger's confirmation does not count",
+       "a",
+       [](LocalInput& in) {
+         in.store_reachable = false;
+         in.lease_valid = false;
+         in.peers = {{"x", true, kStart}};
+       },
+       {K::kFence},
+       "only 1 of 3",
+       ""},
       {"five members: 2 confirmations + itself = 3 of 5",
        "a",
        [](LocalInput& in) {
