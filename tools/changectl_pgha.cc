@@ -290,6 +290,18 @@ int pgha_edit_desired(api::Client& c, const Global& g) {
   }
   auto d = pgha::parse_desired(text);
   if (!d.is_ok()) throw UsageError{source + ": " + d.status().message()};
+  // Dropping the primary would leave it serving unmanaged: move it first.
+  // (The coordinator also keeps it a member until then.)
+  if (auto st = c.get_key(pgha::status_key(cluster), true); st.is_ok()) {
+    auto status = pgha::parse_status(st->value_json);
+    if (status.is_ok() && !status->primary.empty() && !pgha::find_member(*d, status->primary)) {
+      throw UsageError{source + " drops '" + status->primary +
+                       "', the current primary: switch over to another member first "
+                       "(changectl pgha switchover --to MEMBER)"};
+    }
+  } else if (st.status().code() != common::Code::kNotFound) {
+    return fail(st.status());
+  }
   return write_desired(c, g, cluster, std::move(*d), *read,
                        "desired state of '" + cluster + "' written");
 }

@@ -53,8 +53,26 @@ bool majority_live(const Run& r, std::string* why_not) {
   if (r.live.size() >= need) return true;
   if (why_not) {
     *why_not = "only " + std::to_string(r.live.size()) + " of " + std::to_string(members) +
+               " members are in the store (need " + std::to_string(need) + ")";
+  }
+  return false;
+}
+
+// An old primary cut off from the store keeps serving only while a majority
+// of the members (itself included) confirm it, and a member in the store
+// does not confirm a primary whose key is gone. So the old primary's
+// possible majority is itself plus the members NOT in the store: a failover
+// is safe once those are fewer than a majority, i.e. once at least
+// members - majority + 1 = ceil(members / 2) members are in the store (2 of
+// 3, 3 of 5, and 1 of 2: a two-member cluster can fail over).
+bool failover_quorum_live(const Run& r, std::string* why_not) {
+  size_t members = r.desired.members.size();
+  size_t need = members - members / 2;
+  if (r.live.size() >= need) return true;
+  if (why_not) {
+    *why_not = "only " + std::to_string(r.live.size()) + " of " + std::to_string(members) +
                " members are in the store (need " + std::to_string(need) +
-               "): an isolated primary could still be confirmed by the others";
+               "): the others could still confirm an isolated primary";
   }
   return false;
 }
@@ -333,9 +351,32 @@ std::string decision_text(ClusterStatus s) {
 
 }  // namespace
 
-ClusterDecision reconcile_cluster(std::string_view cluster, const Desired& desired,
+namespace {
+
+// A desired state that drops the current primary cannot take effect at
+// once: the primary would lose its target and keep serving unmanaged while
+// another is promoted. It stays a member until a switchover moves the
+// primary away (changectl refuses such an edit up front).
+Desired effective_desired(const Desired& desired, const std::optional<ClusterStatus>& previous,
+                          std::string* kept) {
+  if (!previous || previous->primary.empty() || find_member(desired, previous->primary)) {
+    return desired;
+  }
+  Desired d = desired;
+  d.members.push_back({previous->primary, DesiredMember{}.priority, false});
+  std::sort(d.members.begin(), d.members.end(),
+            [](const DesiredMember& a, const DesiredMember& b) { return a.name < b.name; });
+  *kept = previous->primary;
+  return d;
+}
+
+}  // namespace
+
+ClusterDecision reconcile_cluster(std::string_view cluster, const Desired& desired_in,
                                   const std::map<std::string, Observation>& observed,
                                   const std::optional<ClusterStatus>& previous, TimeMs now) {
+  std::string kept;
+  const Desired desired = effective_desired(desired_in, previous, &kept);
   Run r{cluster, desired, now, {}, previous.value_or(ClusterStatus{}), {}, {}, {}};
   collect_live(r, observed);
 
@@ -362,6 +403,11 @@ ClusterDecision reconcile_cluster(std::string_view cluster, const Desired& desir
     }
     update_health(r);
     set_state(r);
+  }
+  if (!kept.empty()) {
+    r.block("the desired state drops " + kept +
+            ", the primary: it stays a member until a switchover moves the primary "
+            "(changectl pgha switchover --to MEMBER)");
   }
   if (r.blocked != r.s.blocked) {
     if (!r.blocked.empty()) r.event(kEventBlocked, "", r.blocked);

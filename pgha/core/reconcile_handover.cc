@@ -67,7 +67,7 @@ void advance_failover_fencing(Run& r) {
   r.s.targets[h.from].role = TargetRole::kFenced;
   std::string why;
   if (!old_primary_is_safe(r, old, &why)) return r.block("failover: " + why);
-  if (!majority_live(r, &why)) return r.block("failover blocked: " + why);
+  if (!failover_quorum_live(r, &why)) return r.block("failover blocked: " + why);
   if (!sync_quorum_reachable(r, &why)) return r.block("failover blocked: " + why);
   Choice c = choose_candidate(r, h.from, h.to, true);
   if (c.member.empty()) {
@@ -198,7 +198,7 @@ bool detect_primary_failure(Run& r) {
     why = unhealth(p) + " for " + ms_text(r.now - since);
   }
   std::string not_majority;
-  if (!majority_live(r, &not_majority)) {
+  if (!failover_quorum_live(r, &not_majority)) {
     r.block("failover blocked: " + not_majority);
     return true;
   }

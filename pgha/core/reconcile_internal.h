@@ -74,6 +74,9 @@ bool sync_quorum_reachable(const Run& r, std::string* why_not);
 
 // Members in the store (fresh) are a majority of the desired members.
 bool majority_live(const Run& r, std::string* why_not);
+// Enough members are in the store that the old primary cannot still hold a
+// failsafe majority: ceil(members / 2) (see reconcile_cluster.cc).
+bool failover_quorum_live(const Run& r, std::string* why_not);
 
 // Steps (each in its own file).
 void advance_handover(Run& r);                // reconcile_handover.cc

@@ -187,7 +187,13 @@ std::vector<LocalAction> reconcile_local(const LocalInput& in) {
   }
   if (!in.store_reachable) return failsafe(in);
   auto it = in.status->targets.find(in.self);
-  if (it == in.status->targets.end()) return nothing("not a member of the desired state");
+  if (it == in.status->targets.end()) {
+    const Observation& o = in.local;
+    if (o.role == PgRole::kPrimary && o.pg_running && !o.fenced) {
+      return {act(LocalActionKind::kFence, "not a member of the desired state: refuse writes")};
+    }
+    return nothing("not a member of the desired state");
+  }
   const MemberTarget& t = it->second;
   std::string address;
   if (!t.follow.empty()) {

@@ -237,6 +237,11 @@ TEST_F(ChangectlPgha, ListAndHistory) {
   ASSERT_TRUE(ok(client_->put_key(pgha::member_key("main", "a"), pgha::to_json(a))));
   ASSERT_TRUE(ok(client_->put_key(pgha::member_key("main", "b"), pgha::to_json(b))));
 
+  Ctl drop = ctl("pgha edit-desired " +
+                 write_file("drop.json", R"({"members":[{"name":"b"},{"name":"c"}]})"));
+  EXPECT_EQ(drop.exit_code, 2) << drop.out;
+  EXPECT_NE(drop.out.find("drops 'a', the current primary"), std::string::npos) << drop.out;
+
   Ctl list = ctl("pgha list");
   ASSERT_EQ(list.exit_code, 0) << list.out;
   for (const char* says : {"state degraded", "primary a", "timeline 2", "FIRST 1 (\"b\")",

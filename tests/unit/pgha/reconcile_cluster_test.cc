@@ -27,6 +27,7 @@ struct Want {
   std::optional<std::string> ssn_;
   std::optional<std::vector<std::string>> sync_;
   std::optional<uint32_t> timeline_;
+  std::vector<std::string> absent_;
 
   Want& primary(std::string p) {
     primary_ = std::move(p);
@@ -68,6 +69,10 @@ struct Want {
   }
   Want& sync(std::vector<std::string> s) {
     sync_ = std::move(s);
+    return *this;
+  }
+  Want& absent(std::string m) {
+    absent_.push_back(std::move(m));
     return *this;
   }
   Want& timeline(uint32_t t) {
@@ -124,6 +129,9 @@ void check(const Coordinator& c, const Want& w, const std::string& where) {
   }
   if (w.sync_) {
     EXPECT_EQ(s.sync.names, *w.sync_) << ctx;
+  }
+  for (const auto& m : w.absent_) {
+    EXPECT_FALSE(s.targets.count(m)) << m << " still has a target: " << ctx;
   }
   if (w.timeline_) {
     EXPECT_EQ(s.timeline, *w.timeline_) << ctx;
@@ -578,6 +586,51 @@ TEST(ReconcileCluster, SyncStandby) {
            {"c, d, e answer: not enough", nullptr, 2000,
             want().primary("a").says(
                 "only 3 of the synchronous standbys {b,c,d,e} answer; 4 are needed")},
+       }},
+  });
+}
+
+TEST(ReconcileCluster, MembershipEdges) {
+  run({
+      {"two members: the survivor alone may fail over (the old primary cannot hold a majority)",
+       [] {
+         Desired d = three_members();
+         d.members.pop_back();
+         return d;
+       },
+       true,
+       {
+           {"a lost", gone("a"), 100, want().primary("a")},
+           {"window passed", nullptr, 2000, want().primary("b")},
+       }},
+      {"four members: two in the store suffice, one does not",
+       [] {
+         Desired d = five_members(ReplicationMode::kAsync);
+         d.members.pop_back();
+         return d;
+       },
+       true,
+       {
+           {"a, b and c lost", both(gone("a"), both(gone("b"), gone("c"))), 2000,
+            want().primary("a").says("only 1 of 4 members are in the store (need 2)")},
+           {"c back", set(replica("c", "", 1, kPos)), 2000, want().primary("c")},
+       }},
+      {"a desired state that drops the primary waits for a switchover",
+       [] { return three_members(); },
+       true,
+       {
+           {"a removed from the desired members",
+            [](Coordinator& c) { c.desired.members.erase(c.desired.members.begin()); }, 100,
+            want()
+                .primary("a")
+                .role("a", TargetRole::kPrimary)
+                .no_handover()
+                .says("the desired state drops a, the primary")},
+           {"switchover to b", request(HandoverKind::kSwitchover, "b"), 100,
+            want().event(kEventSwitchoverBegin).role("a", TargetRole::kFenced)},
+           {"a fenced", fenced("a", kPos), 100, want().primary("b")},
+           {"b writable", set(primary("b", 2, kPos)), 100,
+            want().event(kEventSwitchoverEnd).absent("a").role("c", TargetRole::kReplica, "b")},
        }},
   });
 }

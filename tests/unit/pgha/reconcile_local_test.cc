@@ -77,6 +77,12 @@ TEST(ReconcileLocal, Table) {
        "paused",
        ""},
       {"not a member", "z", nullptr, {K::kNone}, "not a member", ""},
+      {"not a member but running as a primary: refuse writes",
+       "z",
+       local(primary("z", 2, 1)),
+       {K::kFence},
+       "not a member",
+       ""},
       // ---- primary ----
       {"bootstrap: initdb then start",
        "a",
