@@ -419,9 +419,14 @@ ClusterDecision reconcile_cluster(std::string_view cluster, const Desired& desir
   Lsn ref = detail::reference_lsn(r);
   bool changed = !previous || decision_text(r.s) != decision_text(*previous);
   // The primary's position is recorded with decisions, and on its own only
-  // when it moved a quarter of max_lag_bytes: enough to judge lag after the
-  // primary is gone without a status write per loop.
-  if (changed || ref >= r.s.primary_lsn + desired.max_lag_bytes / 4) {
+  // when it moved a quarter of max_lag_bytes and the status is
+  // kPrimaryLsnIntervalMs old: enough to judge lag after the primary is gone
+  // (while it lives its own position is used) without a status write, that
+  // is a log entry, per loop under a heavy write load.
+  constexpr int64_t kPrimaryLsnIntervalMs = 5000;
+  bool lsn_moved = ref >= r.s.primary_lsn + desired.max_lag_bytes / 4 &&
+                   now - r.s.updated_at_ms >= kPrimaryLsnIntervalMs;
+  if (changed || lsn_moved) {
     r.s.primary_lsn = ref;
     changed = true;
   }

@@ -691,11 +691,16 @@ TEST(ReconcileCluster, NothingChangesWhenNothingHappens) {
     ASSERT_FALSE(c.last.changed) << all_reasons(c.last);
   }
   EXPECT_EQ(c.status->generation, gen);
-  // The primary's position alone is written only when it moved enough.
+  // The primary's position alone is written only when it moved enough
+  // (maxLagBytes / 4), and at most every 5 s.
   c.obs["a"].flush_lsn += kMiB;
-  EXPECT_FALSE(c.step().changed);
+  EXPECT_FALSE(c.step(5000).changed);
   c.obs["a"].flush_lsn += 4 * kMiB;
   EXPECT_TRUE(c.step().changed);
+  EXPECT_EQ(c.status->primary_lsn, c.obs["a"].flush_lsn);
+  c.obs["a"].flush_lsn += 100 * kMiB;
+  EXPECT_FALSE(c.step(4000).changed);
+  EXPECT_TRUE(c.step(1000).changed);
   EXPECT_EQ(c.status->primary_lsn, c.obs["a"].flush_lsn);
 }
 
