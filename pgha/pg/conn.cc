@@ -53,12 +53,20 @@ std::string conninfo(const ConnTarget& t) {
 }
 
 Result<std::unique_ptr<Conn>> Conn::open(const ConnTarget& target) {
-  PGconn* c = PQconnectdb(conninfo(target).c_str());
+  auto c = open_conninfo(conninfo(target));
+  if (!c.is_ok()) {
+    return Status(Code::kUnavailable, "cannot connect to PostgreSQL at " + target.host + ":" +
+                                          std::to_string(target.port) + ": " +
+                                          c.status().message());
+  }
+  return c;
+}
+
+Result<std::unique_ptr<Conn>> Conn::open_conninfo(const std::string& info) {
+  PGconn* c = PQconnectdb(info.c_str());
   if (c == nullptr) return Status(Code::kUnavailable, "libpq: out of memory");
   if (PQstatus(c) != CONNECTION_OK) {
-    Status s(Code::kUnavailable, "cannot connect to PostgreSQL at " + target.host + ":" +
-                                     std::to_string(target.port) + ": " +
-                                     trimmed(PQerrorMessage(c)));
+    Status s(Code::kUnavailable, trimmed(PQerrorMessage(c)));
     PQfinish(c);
     return s;
   }

@@ -34,6 +34,8 @@ class Conn {
  public:
   // kUnavailable (with libpq's reason) when the connection fails.
   static common::Result<std::unique_ptr<Conn>> open(const ConnTarget& target);
+  // Any libpq connection string (multi-host, target_session_attrs, ...).
+  static common::Result<std::unique_ptr<Conn>> open_conninfo(const std::string& conninfo);
   ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;

@@ -266,26 +266,37 @@ Status Executor::repoint(const PgAddress& primary) {
   });
 }
 
-Status Executor::post_clone_config(const PgAddress& primary) {
+Status Executor::configure_standby(const PgAddress& primary) {
   // The source's config files came along (pgha.conf with ITS port): write
   // ours again, then make this cluster a standby of the source.
   if (auto s = write_config(settings_); !s.is_ok()) return s;
   if (auto s = write_file_atomically(cfg_.data_dir + "/standby.signal", ""); !s.is_ok()) return s;
+  // postgresql.auto.conf is ALTER SYSTEM's file; with the server stopped we
+  // edit it as pg_basebackup -R does: our two settings replace any earlier
+  // lines for them (the source's fence must not follow us around).
   std::string auto_conf = cfg_.data_dir + "/postgresql.auto.conf";
-  // Later lines win in a config file: these override what the source had.
-  std::string lines = "primary_conninfo = " + conf_quote(primary_conninfo(primary)) +
-                      "\ndefault_transaction_read_only = 'off'";
-  return append_line(auto_conf, lines);
+  std::ifstream in(auto_conf);
+  std::string text, line;
+  while (std::getline(in, line)) {
+    if (line.rfind("primary_conninfo", 0) == 0) continue;
+    if (line.rfind("default_transaction_read_only", 0) == 0) continue;
+    text += line + "\n";
+  }
+  text += "primary_conninfo = " + conf_quote(primary_conninfo(primary)) + "\n";
+  return write_file_atomically(auto_conf, text);
 }
 
 Status Executor::clone_from(const PgAddress& primary, bool replace_existing) {
-  if (has_cluster(cfg_.data_dir)) {
-    if (!replace_existing) {
-      return Status(Code::kFailedPrecondition,
-                    "refusing to clone over the cluster in " + cfg_.data_dir);
+  if (has_cluster(cfg_.data_dir) && !replace_existing) {
+    return Status(Code::kFailedPrecondition,
+                  "refusing to clone over the cluster in " + cfg_.data_dir);
+  }
+  if (replace_existing) {
+    if (has_cluster(cfg_.data_dir)) {
+      if (auto s = stop("immediate"); !s.is_ok()) return s;
+      log()->warn("removing the cluster in {} to clone it afresh", cfg_.data_dir);
     }
-    if (auto s = stop("immediate"); !s.is_ok()) return s;
-    log()->warn("removing the cluster in {} to clone it afresh", cfg_.data_dir);
+    // pg_basebackup wants an empty dir: also clear a failed clone's leftovers.
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(cfg_.data_dir, ec)) {
       fs::remove_all(entry.path(), ec);
@@ -303,7 +314,7 @@ Status Executor::clone_from(const PgAddress& primary, bool replace_existing) {
                      "-c", "fast", "--no-password"},
                     cfg_.clone_timeout);
   if (!s.is_ok()) return s;
-  return post_clone_config(primary);
+  return configure_standby(primary);
 }
 
 Status Executor::rewind_from(const PgAddress& primary) {
@@ -320,12 +331,26 @@ Status Executor::rewind_from(const PgAddress& primary) {
                     {bin("pg_rewind"), "-D", cfg_.data_dir, "--source-server=" + conninfo(t)},
                     cfg_.clone_timeout);
   if (!s.is_ok()) return s;
-  return post_clone_config(primary);
+  return configure_standby(primary);
 }
 
 Status Executor::make_standby(const PgAddress& primary) {
   if (auto s = stop("fast"); !s.is_ok()) return s;
-  return post_clone_config(primary);
+  return configure_standby(primary);
+}
+
+Result<bool> Executor::was_primary() const {
+  std::error_code ec;
+  if (fs::exists(cfg_.data_dir + "/standby.signal", ec)) return false;  // configured as a standby
+  auto r = run_process({bin("pg_controldata"), "-D", cfg_.data_dir}, milliseconds(30000));
+  if (!r.is_ok()) return r.status();
+  if (r->exit_code != 0) return process_failure("pg_controldata", *r);
+  const std::string key = "Database cluster state:";
+  auto at = r->output.find(key);
+  if (at == std::string::npos) return Status(Code::kInternal, "pg_controldata printed no state");
+  auto end = r->output.find('\n', at);
+  std::string state = r->output.substr(at + key.size(), end - at - key.size());
+  return state.find("recovery") == std::string::npos;
 }
 
 Status Executor::set_synchronous_standby_names(const std::string& value) {

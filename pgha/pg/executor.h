@@ -82,6 +82,13 @@ class Executor {
   // primary_conninfo), for a former primary that shut down cleanly.
   common::Status make_standby(const PgAddress& primary);
   common::Status set_synchronous_standby_names(const std::string& value);
+  // Makes the stopped cluster start as a standby of `primary`: pgha.conf
+  // written again, standby.signal, primary_conninfo. No rewind.
+  common::Status configure_standby(const PgAddress& primary);
+  // Whether the stopped cluster last ran as a primary: no standby.signal,
+  // and pg_controldata says "in production" or "shut down" (not "... in
+  // recovery"). Such a cluster is rewound before it follows anyone.
+  common::Result<bool> was_primary() const;
 
   // Stops writes on a running primary without stopping it: new
   // transactions are read-only and every client session is terminated.
@@ -96,7 +103,6 @@ class Executor {
   std::string log_path() const;
   std::string primary_conninfo(const PgAddress& primary) const;
   common::Status with_local(const std::function<common::Status(Conn&)>& fn) const;
-  common::Status post_clone_config(const PgAddress& primary);
 
   ExecutorConfig cfg_;
   // The desired state's settings last written, written again after a

@@ -1,0 +1,138 @@
+// A pgha cluster for integration tests: a 3-node changeagent store
+// (cluster_harness.h) and N pgha agents as real processes, each with its
+// own PostgreSQL 15 on a free loopback port, in one temp dir. The test
+// process must have called drop_root_to_postgres() first.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pgha/core/model.h"
+#include "tests/integration/cluster_harness.h"
+#include "tests/integration/pgha_harness.h"
+
+namespace integration::pgha {
+
+struct PghaOptions {
+  size_t members = 3;
+  std::string cluster = "main";
+  uint64_t lease_ttl_s = 2;
+  uint32_t loop_ms = 200;
+};
+
+struct AgentSpec {
+  std::string name;
+  uint16_t pg_port = 0;
+  uint16_t http_port = 0;
+  std::string data_dir;
+  std::string log_path;
+  pid_t pid = -1;
+};
+
+class PghaCluster {
+ public:
+  explicit PghaCluster(PghaOptions o = {});
+  ~PghaCluster();
+
+  common::Status start_store();
+  // Starts agent i (again); it keeps its ports and data dir.
+  common::Status start_agent(size_t i, const std::vector<std::string>& extra_args = {});
+  void kill9_agent(size_t i);
+  void sigstop_agent(size_t i);
+  void sigcont_agent(size_t i);
+  // SIGKILL to agent i's postmaster (its children follow it down).
+  void kill9_postgres(size_t i);
+
+  size_t size() const { return agents_.size(); }
+  const AgentSpec& agent(size_t i) const { return agents_[i]; }
+  Cluster& store() { return *store_; }
+  const std::string& cluster_name() const { return opts_.cluster; }
+  std::string store_endpoints() const;
+
+  // GET on agent i's HTTP endpoint: the status code, 0 if it did not answer.
+  int agent_get(size_t i, const std::string& path, std::string* body = nullptr);
+  // The agents whose GET /primary answers 200, right now.
+  std::vector<size_t> primaries();
+  // Waits until exactly one agent answers /primary 200 and every other
+  // running agent answers /replica 200 (or only the primary when
+  // replicas_too is false). The primary's index, or kTimeout.
+  common::Result<size_t> wait_healthy(std::chrono::milliseconds timeout, bool replicas_too = true);
+  // Waits until an agent other than `not_this` answers /primary 200.
+  common::Result<size_t> wait_new_primary(size_t not_this, std::chrono::milliseconds timeout);
+
+  // The desired state as stored, and a CAS write of a changed one.
+  common::Result<::pgha::Desired> read_desired(uint64_t* revision);
+  common::Status write_desired(const ::pgha::Desired& d, uint64_t revision);
+  // Every event in the cluster's history (tag pgha:<cluster>), in order.
+  common::Result<std::vector<::pgha::Event>> history();
+  // The timeline agent i's PostgreSQL reports (via its /status), 0 if unknown.
+  uint32_t timeline_of(size_t i);
+
+  // libpq connection string that reaches whichever node accepts writes.
+  std::string writable_conninfo() const;
+  std::string log_tails(size_t lines = 60) const;
+  void keep_files() {
+    dir_.keep();
+    store_->keep_files();
+  }
+
+ private:
+  PghaOptions opts_;
+  TempDir dir_;
+  std::unique_ptr<Cluster> store_;
+  std::vector<AgentSpec> agents_;
+};
+
+// Inserts 1, 2, 3, ... into seq(n) through writable_conninfo(), recording
+// every acknowledged commit, and the longest gap between two acknowledged
+// commits (the write outage a client saw).
+class SeqWriter {
+ public:
+  explicit SeqWriter(std::string conninfo);
+  ~SeqWriter();
+  void stop();
+  std::vector<int64_t> acked() const;
+  int64_t longest_gap_ms() const;
+  int64_t last_ack_ms_ago() const;
+
+ private:
+  void run();
+  std::string conninfo_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<int64_t> acked_;
+  int64_t longest_gap_ms_ = 0;
+  std::chrono::steady_clock::time_point last_ack_;
+  std::thread thread_;
+};
+
+// Every ~100 ms, tries one committed write on every node; a round in which
+// two nodes accepted a write is recorded as a violation ("two writable
+// primaries at once").
+class WriteProbe {
+ public:
+  explicit WriteProbe(std::vector<uint16_t> ports);
+  ~WriteProbe();
+  void stop();
+  std::vector<std::string> violations() const;
+  uint64_t rounds() const { return rounds_; }
+
+ private:
+  void run();
+  std::vector<uint16_t> ports_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> rounds_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> violations_;
+  std::thread thread_;
+};
+
+}  // namespace integration::pgha
