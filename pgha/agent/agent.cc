@@ -251,6 +251,7 @@ void Agent::coordinate(const ClusterSnapshot& snap, int64_t now_ms) {
     coordinator_ = is_coordinator;
   }
   if (!is_coordinator) return;
+  fence_lost_primary(snap);
   // The leader key may have been taken just now: read its revision again
   // so that the status CAS compares against it.
   ClusterSnapshot base = snap;
@@ -273,12 +274,43 @@ void Agent::coordinate(const ClusterSnapshot& snap, int64_t now_ms) {
   if (auto s = store_->append_events(d.events); !s.is_ok()) {
     named_log("store")->warn("events not appended: {}", s.to_string());
   }
+  ClusterSnapshot after = base;
+  after.status = d.status;
+  fence_lost_primary(after);
   std::lock_guard lock(mu_);
   last_reasons_ = d.reasons;
   if (snap_) {
     snap_->status = d.status;
     snap_->status_revision = 0;  // unknown until the next read
   }
+}
+
+// A failover whose old primary's agent is gone (killed, paused, cut off):
+// its PostgreSQL may still accept writes. The coordinator fences it over
+// libpq before anyone is promoted; if it cannot be reached it is down or
+// isolated, and the failsafe window covers an isolated one.
+void Agent::fence_lost_primary(const ClusterSnapshot& snap) {
+  if (!snap.status || !snap.status->handover) return;
+  const Handover& h = *snap.status->handover;
+  if (h.kind != HandoverKind::kFailover || h.phase != HandoverPhase::kFencing) return;
+  if (snap.members.count(h.from) || fenced_handover_at_ms_ == h.started_at_ms) return;
+  fenced_handover_at_ms_ = h.started_at_ms;
+  auto t = snap.status->targets.find(h.from);
+  if (t == snap.status->targets.end() || t->second.pg_address.empty()) return;
+  pg::PgAddress addr;
+  if (!split_host_port(t->second.pg_address, addr.host, addr.port).is_ok()) return;
+  Status s = executor_.fence_remote(addr);
+  Event e;
+  e.cluster = cfg_.cluster;
+  e.kind = std::string(kEventFence);
+  e.member = h.from;
+  e.at_ms = wall_ms();
+  e.generation = snap.status->generation;
+  e.message = s.is_ok() ? "fenced over libpq by the coordinator " + cfg_.name +
+                              ": its agent is gone and its PostgreSQL accepted connections"
+                        : "not fenced by the coordinator (" + s.message() + ")";
+  named_log("reconciler")->warn("{}: {}", h.from, e.message);
+  (void)store_->append_events({e});
 }
 
 void Agent::emit(std::string_view kind, const std::string& message) {

@@ -60,6 +60,7 @@ class Agent {
   void loop_once();
   bool ensure_lease();
   void coordinate(const ClusterSnapshot& snap, int64_t now_ms);
+  void fence_lost_primary(const ClusterSnapshot& snap);
   void act(const LocalInput& in);
   common::Status execute(const LocalAction& a, const LocalInput& in);
   common::Status follow_offline(const pg::PgAddress& src);
@@ -92,6 +93,7 @@ class Agent {
   std::vector<std::string> last_reasons_;
 
   bool rewind_failed_ = false;
+  int64_t fenced_handover_at_ms_ = 0;  // the failover whose old primary we fenced
   uint64_t applied_generation_ = 0;
   std::string last_actions_logged_;
   // The plan whose execution failed last, and when it may be tried again.
