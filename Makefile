@@ -48,6 +48,11 @@ sim: build
 run: build
 	@tools/run-local.sh $(BUILD_DIR)
 
+# Three PostgreSQL instances under pgha, on `make run`'s cluster (start it first).
+.PHONY: pgha-demo
+pgha-demo: build
+	@tools/pgha-demo.sh $(BUILD_DIR)
+
 bench: build
 	tools/run-benchmarks.sh $(BUILD_DIR) $(BENCH_ARGS)
 

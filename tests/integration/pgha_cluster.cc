@@ -1,13 +1,16 @@
 #include "tests/integration/pgha_cluster.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -47,6 +50,16 @@ std::string tail(const std::string& path, size_t lines) {
 }  // namespace
 
 PghaCluster::PghaCluster(PghaOptions o) : opts_(std::move(o)) {
+  // A copy of the agent binary the PostgreSQL user can run, whatever the
+  // permissions of the build tree.
+  pgha_bin_ = dir_.path() + "/pgha";
+  std::error_code ec;
+  std::filesystem::copy_file(PGHA_BIN, pgha_bin_, ec);
+  if (ec) {
+    std::fprintf(stderr, "cannot copy %s: %s\n", PGHA_BIN, ec.message().c_str());
+    std::exit(2);
+  }
+  ::chmod(pgha_bin_.c_str(), 0755);
   for (size_t i = 0; i < opts_.members; ++i) {
     AgentSpec a;
     a.name = "n" + std::to_string(i + 1);
@@ -93,7 +106,7 @@ Status PghaCluster::start_agent(size_t i, const std::vector<std::string>& extra_
   if (a.pid > 0) return Status(Code::kFailedPrecondition, a.name + " runs already");
   std::string members;
   for (const auto& x : agents_) members += (members.empty() ? "" : ",") + x.name;
-  std::vector<std::string> args = {PGHA_BIN,
+  std::vector<std::string> args = {pgha_bin_,
                                    "--name=" + a.name,
                                    "--cluster=" + opts_.cluster,
                                    "--store=" + store_endpoints(),
@@ -110,6 +123,7 @@ Status PghaCluster::start_agent(size_t i, const std::vector<std::string>& extra_
   argv.push_back(nullptr);
   int out = ::open(a.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out < 0) return Status(Code::kIoError, "cannot open " + a.log_path);
+  const PgOsUser& user = pg_os_user();
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -118,6 +132,15 @@ Status PghaCluster::start_agent(size_t i, const std::vector<std::string>& extra_
     ::dup2(out, 1);
     ::dup2(out, 2);
     ::close_range(3, ~0U, 0);
+    if (user.switch_needed) {
+      // PostgreSQL refuses root: the agent (and the servers it starts) run
+      // as the postgres user.
+      if (::setgroups(0, nullptr) != 0 || ::setgid(user.gid) != 0 || ::setuid(user.uid) != 0) {
+        ::_exit(126);
+      }
+      ::setenv("HOME", "/tmp", 1);
+      ::setenv("USER", user.name.c_str(), 1);
+    }
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -260,7 +283,7 @@ std::string PghaCluster::writable_conninfo() const {
     hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1");
     ports += (ports.empty() ? "" : ",") + std::to_string(a.pg_port);
   }
-  return "host=" + hosts + " port=" + ports +
+  return "host=" + hosts + " port=" + ports + " user=" + pg_os_user().name +
          " dbname=postgres connect_timeout=2 target_session_attrs=read-write "
          "application_name=seq-writer options='-c statement_timeout=5000'";
 }
@@ -325,6 +348,10 @@ int64_t SeqWriter::longest_gap_ms() const {
   std::lock_guard lock(mu_);
   return longest_gap_ms_;
 }
+void SeqWriter::reset_longest_gap() {
+  std::lock_guard lock(mu_);
+  longest_gap_ms_ = 0;
+}
 int64_t SeqWriter::last_ack_ms_ago() const {
   std::lock_guard lock(mu_);
   return std::chrono::duration_cast<milliseconds>(Clock::now() - last_ack_).count();
@@ -350,6 +377,7 @@ namespace {
 bool write_accepted(uint16_t port) {
   ::pgha::pg::ConnTarget t;
   t.port = port;
+  t.user = pg_os_user().name;
   t.connect_timeout_s = 2;
   t.statement_timeout_ms = 1000;
   t.application_name = "write-probe";

@@ -1,7 +1,7 @@
 // A pgha cluster for integration tests: a 3-node changeagent store
 // (cluster_harness.h) and N pgha agents as real processes, each with its
-// own PostgreSQL 15 on a free loopback port, in one temp dir. The test
-// process must have called drop_root_to_postgres() first.
+// own PostgreSQL 15 on a free loopback port, in one temp dir. Run as root,
+// the agents run as the postgres user (see pg_os_user()).
 #pragma once
 
 #include <sys/types.h>
@@ -87,6 +87,7 @@ class PghaCluster {
  private:
   PghaOptions opts_;
   TempDir dir_;
+  std::string pgha_bin_;  // a copy of the agent binary in dir_
   std::unique_ptr<Cluster> store_;
   std::vector<AgentSpec> agents_;
 };
@@ -101,6 +102,7 @@ class SeqWriter {
   void stop();
   std::vector<int64_t> acked() const;
   int64_t longest_gap_ms() const;
+  void reset_longest_gap();  // measure from now on
   int64_t last_ack_ms_ago() const;
 
  private:

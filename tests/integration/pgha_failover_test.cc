@@ -132,7 +132,6 @@ TEST_F(PghaFailoverTest, BootstrapThenKillPrimaryThenRejoin) {
 }  // namespace integration::pgha
 
 int main(int argc, char** argv) {
-  integration::pgha::drop_root_to_postgres();
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

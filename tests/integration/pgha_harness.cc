@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,8 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "pgha/pg/conn.h"
 #include "pgha/pg/process.h"
@@ -42,6 +45,35 @@ void drop_root_to_postgres() {
   if (::chdir("/tmp") != 0) std::exit(2);
 }
 
+const PgOsUser& pg_os_user() {
+  static const PgOsUser user = [] {
+    PgOsUser u;
+    if (::geteuid() == 0) {
+      struct passwd* pw = ::getpwnam("postgres");
+      if (pw == nullptr) {
+        std::fprintf(stderr,
+                     "pgha tests: running as root and there is no 'postgres' user "
+                     "(install postgresql-15: tools/install-deps.sh)\n");
+        std::exit(2);
+      }
+      u = {"postgres", pw->pw_uid, pw->pw_gid, true};
+    } else {
+      struct passwd* pw = ::getpwuid(::geteuid());
+      u = {pw ? pw->pw_name : "", ::geteuid(), ::getegid(), false};
+    }
+    return u;
+  }();
+  return user;
+}
+
+void give_to_pg_user(const std::string& path) {
+  const PgOsUser& u = pg_os_user();
+  if (u.switch_needed && ::chown(path.c_str(), u.uid, u.gid) != 0) {
+    std::fprintf(stderr, "pgha tests: cannot chown %s: %s\n", path.c_str(), std::strerror(errno));
+    std::exit(2);
+  }
+}
+
 namespace {
 
 std::mutex& dirs_mu() {
@@ -61,11 +93,22 @@ void stop_registered_postgres() {
     std::lock_guard lock(dirs_mu());
     dirs = data_dirs();
   }
+  // SIGQUIT is PostgreSQL's immediate shutdown (pg_ctl -m immediate), and
+  // works from root, where pg_ctl refuses to run.
+  std::vector<pid_t> pids;
   for (const auto& d : dirs) {
-    if (!fs::exists(d + "/postmaster.pid")) continue;
-    (void)::pgha::pg::run_process(
-        {std::string(kPgBinDir) + "/pg_ctl", "stop", "-D", d, "-m", "immediate", "-w", "-s"},
-        std::chrono::seconds(20));
+    std::ifstream in(d + "/postmaster.pid");
+    long pid = 0;
+    if (in >> pid && pid > 0 && ::kill(static_cast<pid_t>(pid), SIGQUIT) == 0) {
+      pids.push_back(static_cast<pid_t>(pid));
+    }
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (pid_t pid : pids) {
+    while (::kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid, SIGKILL);
   }
 }
 
@@ -84,6 +127,7 @@ TempDir::TempDir() {
     std::exit(2);
   }
   path_ = p;
+  give_to_pg_user(path_);
 }
 
 TempDir::~TempDir() {
@@ -114,6 +158,7 @@ uint16_t free_port() {
 common::Result<std::vector<std::string>> psql(uint16_t port, const std::string& sql) {
   ::pgha::pg::ConnTarget t;
   t.port = port;
+  t.user = pg_os_user().name;
   t.connect_timeout_s = 2;
   t.application_name = "pgha-test";
   auto c = ::pgha::pg::Conn::open(t);

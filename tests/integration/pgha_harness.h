@@ -8,6 +8,8 @@
 // servers then all run as that user and own their files.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -17,8 +19,23 @@
 
 namespace integration::pgha {
 
-// Call first thing in main(). Exits non-zero with one line if it cannot.
+// Call first thing in main() of a test that runs PostgreSQL tools in its
+// own process (the executor test). Exits non-zero with one line if it cannot.
 void drop_root_to_postgres();
+
+// The OS user PostgreSQL runs as: `postgres` when the test runs as root,
+// else the current user. Tests that start pgha agents stay root (the build
+// tree may not be readable by `postgres`, e.g. under /root) and start each
+// agent as this user from a copy of the binary in the test's temp dir.
+struct PgOsUser {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool switch_needed = false;  // we are root: children must become `name`
+};
+const PgOsUser& pg_os_user();
+// Makes `path` (a dir or file we created) owned by pg_os_user().
+void give_to_pg_user(const std::string& path);
 
 // The PostgreSQL 15 binaries (initdb, pg_ctl, ...).
 inline constexpr const char* kPgBinDir = "/usr/lib/postgresql/15/bin";
