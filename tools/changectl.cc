@@ -205,7 +205,8 @@ const char* kUsage =
     "  cluster promote ID|NAME | cluster move-leader ID|NAME\n"
     "  cluster update ID|NAME PEER_URL                   (a member's new peer address)\n"
     "  pgha list | pgha history [--since N] [--limit N] [--follow]   [--name CLUSTER]\n"
-    "  pgha switchover --to MEMBER | pgha failover [--to MEMBER] | pgha pause | pgha resume\n"
+    "  pgha switchover --to MEMBER | pgha failover [--to MEMBER]   [--wait SECONDS]\n"
+    "  pgha pause | pgha resume\n"
     "  pgha edit-desired [FILE|-]       (JSON or YAML; no FILE: $EDITOR; CAS on the revision)\n"
     "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 revision mismatch\n";
 

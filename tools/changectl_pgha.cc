@@ -1,8 +1,9 @@
 // changectl pgha: the operator's view of and hand on a pgha cluster.
 //
 //   pgha list                       desired, decided and observed state, one row a member
-//   pgha switchover --to X          ask the coordinator for a planned switchover
-//   pgha failover [--to X]          ask for a failover (no catch-up wait)
+//   pgha switchover --to X [--wait S]   ask the coordinator for a planned switchover
+//   pgha failover [--to X] [--wait S]   ask for a failover (no catch-up wait);
+//                                   --wait: until it is decided, exit 1 if not as asked
 //   pgha pause | resume             stop / restart automatic actions
 //   pgha history [--since N] [--limit N] [--follow]   the cluster's events from the log
 //   pgha edit-desired [FILE|-]      replace the desired state (JSON or YAML), or edit
@@ -24,6 +25,7 @@
 #include <iterator>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "pgha/core/model.h"
 #include "tools/changectl_pgha.h"
@@ -164,7 +166,8 @@ common::Result<DesiredRead> read_desired(api::Client& c, const std::string& clus
 // Validates and writes `d` (generation bumped past the stored one) if the
 // key is still at `revision`.
 int write_desired(api::Client& c, const Global& g, const std::string& cluster, pgha::Desired d,
-                  const DesiredRead& read, const std::string& what) {
+                  const DesiredRead& read, const std::string& what,
+                  uint64_t* written_revision = nullptr) {
   d.generation = std::max(d.generation, read.desired.generation) + 1;
   if (auto s = pgha::validate_desired(d); !s.is_ok()) {
     throw UsageError{"desired state refused: " + s.message()};
@@ -185,7 +188,96 @@ int write_desired(api::Client& c, const Global& g, const std::string& cluster, p
   } else {
     std::cout << what << " (generation " << d.generation << ", revision " << r->id << ")\n";
   }
+  if (written_revision) *written_revision = r->id;
   return kExitOk;
+}
+
+// The message of the newest event of one of `kinds` after `since` in the
+// cluster's history, "" if none.
+std::string last_event(api::Client& c, const std::string& cluster, uint64_t since,
+                       std::initializer_list<std::string_view> kinds) {
+  api::FeedRequest req;
+  req.since = since;
+  req.tags = {pgha::cluster_tag(cluster)};
+  req.limit = 1000;
+  std::string found;
+  for (int pages = 0; pages < 100; ++pages) {
+    auto page = c.get_feed(req);
+    if (!page.is_ok()) break;
+    for (const auto& ch : page->changes) {
+      auto e = pgha::parse_event(ch.data_json);
+      if (!e.is_ok()) continue;
+      for (auto k : kinds) {
+        if (e->kind == k) found = e->kind + ": " + e->message;
+      }
+    }
+    if (page->at_end || page->scanned <= req.since) break;
+    req.since = page->scanned;
+  }
+  return found;
+}
+
+// Waits until the coordinator has handled request `id` (its status names
+// the request and no handover for it is in progress), then says how it
+// ended: 0 when the primary moved as asked, 1 otherwise (with the event
+// that says why), 1 with kTimeout when nothing decided it in time.
+int wait_for_handover(api::Client& c, const Global& g, const std::string& cluster,
+                      const std::string& id, const std::string& to, const std::string& old_primary,
+                      uint64_t since, double wait_seconds) {
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
+  for (;;) {
+    auto kv = c.get_key(pgha::status_key(cluster), true);
+    if (kv.is_ok()) {
+      auto s = pgha::parse_status(kv->value_json);
+      // Handled, and no handover in progress (an automatic failover that
+      // superseded the request decides the outcome too).
+      bool handled = s.is_ok() && s->last_request_id == id && !s->handover;
+      if (handled) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+        bool moved = to.empty() ? s->primary != old_primary : s->primary == to;
+        if (g.format() == Format::kJson) {
+          std::cout << json::serialize(json::object{{"done", moved},
+                                                    {"primary", s->primary},
+                                                    {"timeline", s->timeline},
+                                                    {"epoch", s->epoch},
+                                                    {"waitedMs", ms}})
+                    << "\n";
+        }
+        if (moved) {
+          if (g.format() == Format::kTable) {
+            std::cout << s->primary << " is the primary on timeline " << s->timeline << " (waited "
+                      << ms << " ms)\n";
+          }
+          return kExitOk;
+        }
+        std::string why = last_event(c, cluster, since,
+                                     {pgha::kEventSwitchoverRefused, pgha::kEventSwitchoverAborted,
+                                      pgha::kEventFailoverBlocked, pgha::kEventFailoverAborted});
+        std::cerr << "changectl: the request was handled but " << s->primary
+                  << " is still the primary"
+                  << (why.empty() ? (s->blocked.empty() ? "" : ": " + s->blocked) : ": " + why)
+                  << "\n";
+        return kExitFailed;
+      }
+    } else {
+      // Absent (no coordinator yet) or an election in the store: try again.
+      common::Code code = kv.status().code();
+      bool transient = code == common::Code::kNotFound || code == common::Code::kUnavailable ||
+                       code == common::Code::kTimeout || code == common::Code::kBusy ||
+                       code == common::Code::kNotLeader;
+      if (!transient) return fail(kv.status());
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail(common::Status(common::Code::kTimeout,
+                                 "no coordinator handled the request within " +
+                                     std::to_string(wait_seconds) +
+                                     " s (is a pgha agent running?); the request stands"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 std::string new_request_id() {
@@ -203,8 +295,11 @@ int pgha_handover(api::Client& c, const Global& g, pgha::HandoverKind kind) {
   auto desc = pgha_options(switchover ? "pgha switchover" : "pgha failover");
   desc.add_options()(
       "to", po::value<std::string>(),
-      switchover ? "the member to promote" : "the member to promote (else the best)");
+      switchover ? "the member to promote" : "the member to promote (else the best)")(
+      "wait", po::value<double>(), "seconds to wait for the outcome (exit 1 if not as asked)");
   auto vm = parse_sub(g.rest, desc, {});
+  double wait_seconds = vm.count("wait") ? vm["wait"].as<double>() : 0;
+  if (wait_seconds < 0) throw UsageError{"--wait must be >= 0 seconds"};
   std::string cluster = pgha_cluster(vm);
   std::string to = vm.count("to") ? vm["to"].as<std::string>() : "";
   if (switchover && to.empty()) throw UsageError{"usage: changectl pgha switchover --to MEMBER"};
@@ -219,9 +314,16 @@ int pgha_handover(api::Client& c, const Global& g, pgha::HandoverKind kind) {
   // An intended primary would pull the primary back: it follows the request.
   if (!d.primary.empty() && !to.empty()) d.primary = to;
   std::string what = std::string(switchover ? "switchover" : "failover") + " requested" +
-                     (to.empty() ? "" : " to " + to) + " (request " + id +
-                     "); follow it with changectl pgha history --follow";
-  return write_desired(c, g, cluster, std::move(d), *read, what);
+                     (to.empty() ? "" : " to " + to) + " (request " + id + ")" +
+                     (wait_seconds > 0 ? "" : "; follow it with changectl pgha history --follow");
+  std::string old_primary;
+  if (auto st = c.get_key(pgha::status_key(cluster), true); st.is_ok()) {
+    if (auto s = pgha::parse_status(st->value_json); s.is_ok()) old_primary = s->primary;
+  }
+  uint64_t revision = 0;
+  int rc = write_desired(c, g, cluster, std::move(d), *read, what, &revision);
+  if (rc != kExitOk || wait_seconds == 0) return rc;
+  return wait_for_handover(c, g, cluster, id, to, old_primary, revision, wait_seconds);
 }
 
 int pgha_pause(api::Client& c, const Global& g, bool pause) {

@@ -205,6 +205,16 @@ bool detect_primary_failure(Run& r) {
   r.s.handover = Handover{
       HandoverKind::kFailover, HandoverPhase::kFencing, r.s.primary, "", "", r.now, r.now, 0};
   r.event(kEventFailoverBegin, r.s.primary, "primary " + r.s.primary + " lost: " + why);
+  // A pending operator request was about the cluster before this failure:
+  // run after the failover it would move the new primary again.
+  const auto& req = r.desired.handover;
+  if (req && req->id != r.s.last_request_id) {
+    r.s.last_request_id = req->id;
+    r.event(
+        req->kind == HandoverKind::kSwitchover ? kEventSwitchoverRefused : kEventFailoverBlocked,
+        req->to,
+        "request " + req->id + " superseded by the automatic failover from " + r.s.primary);
+  }
   advance_handover(r);
   return true;
 }

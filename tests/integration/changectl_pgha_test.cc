@@ -9,8 +9,12 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <set>
 
 #include "pgha/core/model.h"
+#include "pgha/core/reconcile.h"
 #include "tests/integration/test_util.h"
 
 namespace integration {
@@ -284,6 +288,266 @@ TEST_F(ChangectlPgha, ListAndHistory) {
   auto line = boost::json::parse(other.out);
   EXPECT_EQ(line.at("event").at("kind").as_string(), "bootstrap");
   EXPECT_EQ(ctl("pgha history --limit -1").exit_code, 2);
+}
+
+// Three agents whose PostgreSQL is simulated in memory but which decide
+// with the real reconcilers and go through the real store the way pgha's
+// agents do: member keys, the coordinator's status written by CAS, its
+// events appended as tagged changes. changectl drives them as an operator
+// would; the real-PostgreSQL version is pgha's own integration test.
+class SimulatedAgents {
+ public:
+  SimulatedAgents(api::Client& c, std::vector<std::string> members)
+      : c_(c), members_(std::move(members)) {
+    for (const auto& m : members_) {
+      pgha::Observation o;
+      o.member = m;
+      o.pg_address = "127.0.0.1:1" + std::to_string(pg_.size());
+      o.role = pgha::PgRole::kUninitialized;
+      pg_[m] = o;
+    }
+  }
+
+  // The agent of `m` stops (its key is deleted as its lease would expire);
+  // its PostgreSQL keeps whatever role it had, cut off.
+  void stop_agent(const std::string& m) {
+    down_.insert(m);
+    EXPECT_TRUE(ok(c_.delete_key(pgha::member_key("main", m))));
+  }
+
+  // One loop of every running agent, then of the coordinator.
+  void tick() {
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto d = read<pgha::Desired>(pgha::desired_key("main"), pgha::parse_desired);
+    if (!d) return;
+    auto s = read<pgha::ClusterStatus>(pgha::status_key("main"), pgha::parse_status);
+    for (const auto& m : members_) {
+      if (down_.count(m)) continue;
+      pgha::LocalInput in;
+      in.self = m;
+      in.desired = d;
+      in.status = s;
+      in.local = pg_[m];
+      in.now = now;
+      for (const auto& a : pgha::reconcile_local(in)) apply(m, a);
+      stream(m);
+      pg_[m].observed_at_ms = now;
+      // A failed write (an election under load) is retried by the next tick.
+      (void)c_.put_key(pgha::member_key("main", m), pgha::to_json(pg_[m]));
+    }
+    coordinate(*d, now);
+  }
+
+  std::optional<pgha::ClusterStatus> status() {
+    return read<pgha::ClusterStatus>(pgha::status_key("main"), pgha::parse_status);
+  }
+
+ private:
+  template <typename T, typename Parse>
+  std::optional<T> read(const std::string& key, Parse parse, uint64_t* revision = nullptr) {
+    auto kv = c_.get_key(key, true);
+    if (!kv.is_ok()) return std::nullopt;  // absent, or an election under load: next tick
+    if (revision) *revision = kv->mod_revision;
+    auto v = parse(kv->value_json);
+    EXPECT_TRUE(ok(v)) << kv->value_json;
+    return v.is_ok() ? std::optional<T>(*v) : std::nullopt;
+  }
+
+  void coordinate(const pgha::Desired& d, int64_t now) {
+    std::map<std::string, pgha::Observation> observed;
+    auto page = c_.list_keys(pgha::members_prefix("main"), "", 100, true);
+    if (!page.is_ok()) return;
+    for (const auto& kv : page->keys) {
+      auto o = pgha::parse_observation(kv.value_json);
+      if (o.is_ok()) observed[o->member] = *o;
+    }
+    uint64_t revision = 0;
+    auto prev = read<pgha::ClusterStatus>(pgha::status_key("main"), pgha::parse_status, &revision);
+    auto decision = pgha::reconcile_cluster("main", d, observed, prev, now);
+    if (!decision.changed) return;
+    auto w = c_.put_key(pgha::status_key("main"), pgha::to_json(decision.status), revision);
+    if (!w.is_ok() || !w->succeeded) return;  // decided again next tick
+    for (const auto& e : decision.events) {
+      api::ChangeInput in;
+      in.data_json = pgha::to_json(e);
+      in.tags = pgha::event_tags(e);
+      in.request_id = "ev-" + std::to_string(decision.status.generation) + "-" +
+                      std::to_string(&e - decision.events.data());
+      for (int attempt = 0; attempt < 20 && !c_.post_change(in).is_ok(); ++attempt) {
+        std::this_thread::sleep_for(Millis(50));
+      }
+    }
+  }
+
+  // What PostgreSQL would do with each action, in memory.
+  void apply(const std::string& m, const pgha::LocalAction& a) {
+    using K = pgha::LocalActionKind;
+    pgha::Observation& o = pg_[m];
+    const pgha::Observation* src = a.source.empty() ? nullptr : &pg_[a.source];
+    switch (a.kind) {
+      case K::kNone:
+        break;
+      case K::kInitdb:
+        o.role = pgha::PgRole::kStopped;
+        o.timeline = 1;
+        o.flush_lsn = 0x1000000;
+        break;
+      case K::kBasebackup:
+      case K::kRewind:
+        o.role = pgha::PgRole::kStopped;
+        o.timeline = src->timeline;
+        o.receive_lsn = o.replay_lsn = pgha::position_of(*src);
+        o.flush_lsn = 0;
+        o.fenced = false;
+        break;
+      case K::kFollow:
+        follow_[m] = a.source;
+        if (o.pg_running) o.upstream = a.source;
+        break;
+      case K::kDemote:
+        follow_[m] = a.source;
+        o.role = pgha::PgRole::kReplica;
+        o.fenced = false;
+        o.upstream = a.source;
+        break;
+      case K::kStart:
+        o.pg_running = true;
+        o.role = follow_[m].empty() ? pgha::PgRole::kPrimary : pgha::PgRole::kReplica;
+        o.upstream = follow_[m];
+        break;
+      case K::kStop:
+        o.pg_running = false;
+        o.role = pgha::PgRole::kStopped;
+        o.upstream.clear();
+        o.streaming = false;
+        o.fenced = false;
+        break;
+      case K::kPromote:
+        o.role = pgha::PgRole::kPrimary;
+        o.timeline += 1;
+        o.flush_lsn = std::max(o.flush_lsn, o.receive_lsn);
+        o.upstream.clear();
+        o.streaming = false;
+        follow_[m].clear();
+        break;
+      case K::kSetSyncNames:
+        o.synchronous_standby_names = a.sync_names;
+        break;
+      case K::kFence:
+        o.fenced = true;
+        break;
+      case K::kUnfence:
+        o.fenced = false;
+        break;
+    }
+  }
+
+  // A writable primary gains WAL; a replica receives its upstream's.
+  void stream(const std::string& m) {
+    pgha::Observation& o = pg_[m];
+    if (!o.pg_running) return;
+    if (o.role == pgha::PgRole::kPrimary && !o.fenced) o.flush_lsn += 4096;
+    if (o.role != pgha::PgRole::kReplica) return;
+    auto up = pg_.find(o.upstream);
+    o.streaming =
+        up != pg_.end() && up->second.pg_running && !down_.count(o.upstream) &&
+        (up->second.role == pgha::PgRole::kPrimary || up->second.role == pgha::PgRole::kReplica);
+    if (o.streaming) {
+      o.receive_lsn = o.replay_lsn = pgha::position_of(up->second);
+      o.timeline = up->second.timeline;  // recovery_target_timeline = latest
+    }
+  }
+
+  api::Client& c_;
+  std::vector<std::string> members_;
+  std::map<std::string, pgha::Observation> pg_;
+  std::map<std::string, std::string> follow_;
+  std::set<std::string> down_;
+};
+
+// Slower Raft timings than the harness default: this test runs for seconds
+// of real time on a loaded machine, and an election only slows it down.
+class ChangectlPghaSim : public ChangectlPgha {
+ protected:
+  void SetUp() override {
+    ClusterOptions o;
+    o.tick_ms = 25;
+    start(o);
+    for (size_t i = 0; i < cluster_->size(); ++i) {
+      endpoints_ += (i ? "," : "") + cluster_->node(i).client_address();
+    }
+    client_ = cluster_->client_all();
+    ASSERT_TRUE(client_);
+  }
+};
+
+TEST_F(ChangectlPghaSim, SwitchoverAndFailoverWithSimulatedAgents) {
+  ASSERT_EQ(ctl("pgha edit-desired " +
+                write_file("d.json", R"({"members":[{"name":"a"},{"name":"b"},{"name":"c"}]})"))
+                .exit_code,
+            0);
+  SimulatedAgents sim(*client_, {"a", "b", "c"});
+  auto until = [&](const std::function<bool(const pgha::ClusterStatus&)>& done, const char* what) {
+    auto deadline = Clock::now() + Millis(20000);
+    while (Clock::now() < deadline) {
+      sim.tick();
+      auto s = sim.status();
+      if (s && done(*s)) return;
+      if (HasFatalFailure()) return;
+    }
+    auto s = sim.status();
+    FAIL() << "timed out waiting for " << what << "; status: " << (s ? pgha::to_json(*s) : "none");
+  };
+  // Ticks while changectl runs (it waits for the simulated coordinator).
+  auto while_running = [&](const std::string& args) {
+    auto result = std::async(std::launch::async, [&, args] { return ctl(args); });
+    auto deadline = Clock::now() + Millis(25000);
+    while (result.wait_for(Millis(0)) != std::future_status::ready && Clock::now() < deadline) {
+      sim.tick();
+    }
+    return result.get();
+  };
+
+  until([](const auto& s) { return s.state == pgha::ClusterState::kHealthy; }, "bootstrap");
+  EXPECT_EQ(sim.status()->primary, "a");
+
+  Ctl sw = while_running("pgha switchover --to b --wait 20");
+  ASSERT_EQ(sw.exit_code, 0) << sw.out;
+  EXPECT_NE(sw.out.find("b is the primary on timeline 2"), std::string::npos) << sw.out;
+  until([](const auto& s) { return s.state == pgha::ClusterState::kHealthy; }, "a rejoins");
+
+  // b's agent dies: an automatic failover to the most advanced of a and c.
+  sim.stop_agent("b");
+  until([](const auto& s) { return s.primary != "b" && !s.handover; }, "failover");
+  std::string survivor = sim.status()->primary;
+  EXPECT_EQ(sim.status()->timeline, 3u);
+
+  // A switchover to the dead member is refused, and --wait says why.
+  Ctl refused = while_running("pgha switchover --to b --wait 20");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.out.find("switchover-refused"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("b: agent lease gone"), std::string::npos) << refused.out;
+
+  // An operator failover away from a healthy primary.
+  std::string other = survivor == "a" ? "c" : "a";
+  Ctl fo = while_running("pgha failover --to " + other + " --wait 20");
+  ASSERT_EQ(fo.exit_code, 0) << fo.out;
+  EXPECT_EQ(sim.status()->primary, other);
+
+  Ctl hist = ctl("pgha history");
+  ASSERT_EQ(hist.exit_code, 0);
+  for (const char* kind :
+       {"bootstrap", "switchover-begin", "switchover-end", "failover-begin", "failover-candidate",
+        "failover-end", "switchover-refused", "health-failure"}) {
+    EXPECT_NE(hist.out.find(kind), std::string::npos) << "no " << kind << " in:\n" << hist.out;
+  }
+  EXPECT_LT(hist.out.find("switchover-end"), hist.out.find("failover-begin"));
+  // Without any coordinator, --wait times out and says the request stands.
+  Ctl lonely = ctl("pgha switchover --to " + survivor + " --wait 0.5");
+  EXPECT_EQ(lonely.exit_code, 1) << lonely.out;
+  EXPECT_NE(lonely.out.find("is a pgha agent running?"), std::string::npos) << lonely.out;
 }
 
 }  // namespace

@@ -396,6 +396,21 @@ TEST(ReconcileCluster, AutomaticFailover) {
            {"a rewound and streams from b", set(replica("a", "b", 2, kPos + 10)), 100,
             want().role("a", TargetRole::kReplica, "b")},
        }},
+      {"an operator request pending when the primary fails is superseded, not run afterwards",
+       [] { return three_members(); },
+       true,
+       {
+           {"failover request and a's lease gone at once",
+            both(request(HandoverKind::kFailover, "", "r9"), gone("a")), 100,
+            want()
+                .event(kEventFailoverBegin)
+                .event(kEventFailoverBlocked)
+                .says("request r9 superseded")},
+           {"window passed", nullptr, 2000, want().primary("b")},
+           {"b writable", set(primary("b", 2, kPos)), 100, want().no_handover().primary("b")},
+           {"the request is not run again", nullptr, 100,
+            want().no_handover().primary("b").no_event(kEventFailoverBegin)},
+       }},
       {"tie on received LSN: priority, then name",
        [] { return three_members(); },
        true,
