@@ -41,6 +41,11 @@ if [ "$(id -u)" -eq 0 ]; then
   chown postgres:postgres "$DATA_DIR"
   chmod 755 "$(dirname "$DATA_DIR")" 2>/dev/null || true
   RUN_AS=(runuser -u postgres --)
+  if ! runuser -u postgres -- test -w "$DATA_DIR"; then
+    echo "pgha-demo: the postgres user cannot reach $DATA_DIR (a parent dir is private);" \
+         "set DATA_DIR to a dir it can reach, e.g. DATA_DIR=/var/tmp/pgha make pgha-demo" >&2
+    exit 1
+  fi
 fi
 
 pids=()

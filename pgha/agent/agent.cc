@@ -216,6 +216,7 @@ void Agent::loop_once() {
     local_ = obs;
     if (snap) snap_ = snap;
   }
+  if (store_ok) flush_events();
   if (snap && snap->desired) coordinate(*snap, now);
 
   LocalInput in;
@@ -324,9 +325,21 @@ void Agent::emit(std::string_view kind, const std::string& message) {
     std::lock_guard lock(mu_);
     if (snap_ && snap_->status) e.generation = snap_->status->generation;
   }
-  if (auto s = store_->append_events({e}); !s.is_ok()) {
-    named_log("store")->warn("event {} not appended: {}", kind, s.to_string());
+  // Kept until the store takes it: what an agent did while cut off (a
+  // failsafe fence) belongs in the history too.
+  if (pending_events_.size() >= kPendingEventsMax) pending_events_.erase(pending_events_.begin());
+  pending_events_.push_back(std::move(e));
+  flush_events();
+}
+
+void Agent::flush_events() {
+  if (pending_events_.empty()) return;
+  if (auto s = store_->append_events(pending_events_); !s.is_ok()) {
+    named_log("store")->warn("{} event(s) kept until the store answers: {}", pending_events_.size(),
+                             s.to_string());
+    return;
   }
+  pending_events_.clear();
 }
 
 }  // namespace pgha::agent

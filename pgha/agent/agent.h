@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,6 +70,7 @@ class Agent {
   HttpAnswer handle(const HttpQuery& q);
   void watch_loop();
   void emit(std::string_view kind, const std::string& message);
+  void flush_events();
   void wake();
 
   AgentConfig cfg_;
@@ -91,6 +93,12 @@ class Agent {
   bool coordinator_ = false;
   std::string last_error_;
   std::vector<std::string> last_reasons_;
+
+  // This agent's events not yet appended (the store was unreachable).
+  std::vector<Event> pending_events_;
+  static constexpr size_t kPendingEventsMax = 100;
+
+  std::map<std::string, bool> failsafe_answers_;  // the last answer of each peer
 
   bool rewind_failed_ = false;
   int64_t fenced_handover_at_ms_ = 0;  // the failover whose old primary we fenced

@@ -101,7 +101,11 @@ std::vector<PeerAnswer> Agent::ask_peers(int64_t now_ms) {
           (*c)->request("GET", "/failsafe?member=" + cfg_.name + "&epoch=" + std::to_string(epoch));
       a.confirms = r.is_ok() && r->status == 200;
     }
-    if (auto l = spdlog::get("store")) {
+    // One line when a peer's answer changes, not one per loop.
+    auto [it, fresh] = failsafe_answers_.try_emplace(name, a.confirms);
+    bool changed = fresh || it->second != a.confirms;
+    it->second = a.confirms;
+    if (auto l = spdlog::get("store"); l && changed) {
       l->info("failsafe: {} {} that {} is primary", name,
               a.confirms ? "confirms" : "does not confirm", cfg_.name);
     }
