@@ -211,6 +211,13 @@ Result<HttpResponse> Client::Impl::attempt(size_t i, const http::request<http::s
   auto res = parser.release();
   requests_on_connection++;
   if (!res.keep_alive()) disconnect();
+  if (opts.learn_cluster_id && opts.cluster_id_hex.empty()) {
+    if (auto cid = res.find("X-Cluster-Id"); cid != res.end() && !cid->value().empty()) {
+      opts.cluster_id_hex = std::string(cid->value());
+      client_log()->debug("{} belongs to cluster {}; requests carry that id from now on", ep.text,
+                          opts.cluster_id_hex);
+    }
+  }
   HttpResponse out;
   out.status = static_cast<int>(res.result_int());
   out.content_type = std::string(res[http::field::content_type]);
@@ -268,6 +275,10 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions opts) {
 
 const std::string& Client::current_endpoint() const {
   return impl_->endpoints[impl_->current].text;
+}
+
+const std::string& Client::cluster_id() const {
+  return impl_->opts.cluster_id_hex;
 }
 
 Result<HttpResponse> Client::request(std::string_view method, std::string_view target,

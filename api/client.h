@@ -27,6 +27,10 @@ struct ClientOptions {
   // One attempt's write + read; a long-poll adds its block seconds to it.
   std::chrono::milliseconds request_timeout{10000};
   std::string cluster_id_hex;  // sent as X-Cluster-Id when not empty
+  // With no cluster_id_hex: pin the id the first answer names (its
+  // X-Cluster-Id header) and send it from then on, so failing over to an
+  // endpoint of another cluster gets 409 wrong_cluster instead of a write.
+  bool learn_cluster_id = false;
 };
 
 struct HttpResponse {
@@ -139,6 +143,9 @@ class Client {
 
   // The endpoint the next request goes to first.
   const std::string& current_endpoint() const;
+  // The X-Cluster-Id sent with each request: the given one, or the learnt
+  // one (learn_cluster_id), or empty.
+  const std::string& cluster_id() const;
 
   struct Impl;
 

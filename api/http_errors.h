@@ -23,7 +23,8 @@ HttpError http_error_for(common::Code code);
 // HTTP-level errors with no Code of their own.
 inline constexpr HttpError kErrRouteNotFound{404, "not_found"};
 inline constexpr HttpError kErrMethodNotAllowed{405, "method_not_allowed"};
-inline constexpr HttpError kErrClusterMismatch{409, "cluster_mismatch"};
+// X-Cluster-Id names another cluster: the client is aimed at the wrong one.
+inline constexpr HttpError kErrClusterMismatch{409, "wrong_cluster"};
 // A compare of POST /changes with "ifRevision", PUT/DELETE /keys or POST /txn
 // failed: nothing was written. The client maps it to Code::kConflict.
 inline constexpr HttpError kErrRevisionMismatch{409, "revision_mismatch"};

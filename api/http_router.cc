@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
+#include <charconv>
 
 #include "api/change_json.h"
 #include "api/http_limits.h"
@@ -115,15 +117,42 @@ bool is_json_content_type(const std::string* ct) {
   return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); i++) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
+// X-Cluster-Id, when sent, must name this cluster as /cluster prints it
+// (hex; "0x" and leading zeros are tolerated): a client aimed at another
+// cluster gets 409 wrong_cluster before anything is read or written.
+std::optional<HttpReply> check_cluster_id(const std::string* header, const std::string& ours_hex) {
+  if (header == nullptr) return std::nullopt;
+  auto parse_hex = [](std::string_view s) -> std::optional<uint64_t> {
+    if (s.starts_with("0x") || s.starts_with("0X")) s.remove_prefix(2);
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return v;
+  };
+  auto theirs = parse_hex(*header);
+  if (!theirs) {
+    return error_reply(kErrBadRequest, "X-Cluster-Id '" + *header +
+                                           "' is not a cluster id; send it as GET /cluster "
+                                           "prints clusterId (16 hex digits)");
   }
-  return true;
+  if (*theirs == parse_hex(ours_hex)) return std::nullopt;
+  return error_reply(kErrClusterMismatch, "X-Cluster-Id " + *header +
+                                              " does not match this cluster (" + ours_hex +
+                                              "); check the client's endpoints");
+}
+
+// A /diagnostics body with each section's JSON added under its key.
+std::string with_sections(
+    const std::string& body,
+    const std::vector<std::pair<std::string, std::function<std::string()>>>& sections) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return body;
+  for (const auto& [key, render] : sections) {
+    boost::json::value section = boost::json::parse(render(), ec);
+    v.as_object()[key] = ec ? boost::json::value(nullptr) : std::move(section);
+  }
+  return boost::json::serialize(v);
 }
 
 HttpReply method_not_allowed(std::string_view allow) {
@@ -303,6 +332,11 @@ asio::awaitable<Routed> Router::route(const HttpRequest& req) {
   std::string_view route_name = "unknown";
   bool blocking = false;
   Routed out = co_await dispatch(req, route_name, blocking);
+  // Every answer names its cluster, so a client can pin the id it first
+  // reached (ClientOptions::learn_cluster_id) and send it back.
+  if (!out.sse && !opts_.cluster_id_hex.empty()) {
+    out.reply.headers.emplace_back("X-Cluster-Id", opts_.cluster_id_hex);
+  }
   int status = out.sse ? 200 : out.reply.status;
   metrics_.record(route_name, status);
   if (!blocking && !out.sse) {
@@ -324,12 +358,8 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
   std::string encoded_path(parsed->encoded_path());
 
   if (path != "/health" && path != "/metrics" && !opts_.cluster_id_hex.empty()) {
-    const std::string* cid = req.header("x-cluster-id");
-    if (cid && !iequals(*cid, opts_.cluster_id_hex)) {
-      co_return Routed{error_reply(kErrClusterMismatch,
-                                   "X-Cluster-Id " + *cid + " does not match this cluster (" +
-                                       opts_.cluster_id_hex + "); check the client's endpoints"),
-                       {}};
+    if (auto refused = check_cluster_id(req.header("x-cluster-id"), opts_.cluster_id_hex)) {
+      co_return Routed{std::move(*refused), {}};
     }
   }
   Query q;
@@ -425,7 +455,11 @@ HttpReply Router::dispatch_admin(const HttpRequest& req, const std::string& path
   if (path == "/diagnostics" || path == "/diagnostics/raft") {
     route_name = path == "/diagnostics" ? "/diagnostics" : "/diagnostics/raft";
     if (m != "GET") return method_not_allowed("GET");
-    return json_reply(200, render_diagnostics(svc_.diagnostics(), path == "/diagnostics"));
+    std::string body = render_diagnostics(svc_.diagnostics(), path == "/diagnostics");
+    if (path == "/diagnostics" && !opts_.diagnostics_sections.empty()) {
+      body = with_sections(body, opts_.diagnostics_sections);
+    }
+    return json_reply(200, std::move(body));
   }
   if (path == "/metrics") {
     route_name = "/metrics";
@@ -640,6 +674,7 @@ HttpReply Router::get_metrics() {
   r.body = svc_.metrics_text();
   if (!r.body.empty() && r.body.back() != '\n') r.body += '\n';
   metrics_.render(r.body);
+  for (const auto& section : opts_.metrics_sections) r.body += section();
   return r;
 }
 

@@ -12,8 +12,11 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/service.h"
 
@@ -30,6 +33,12 @@ struct HttpOptions {
   // The cluster's id as 16 hex digits, or empty to skip the check. A request
   // carrying an X-Cluster-Id that differs gets 409 (it meant another cluster).
   std::string cluster_id_hex;
+  // Sections from modules outside the node (discovery): GET /diagnostics
+  // shows each as key -> the JSON its function returns; GET /metrics
+  // appends each function's Prometheus lines. Called on the io thread per
+  // request, so they must be quick and must not block.
+  std::vector<std::pair<std::string, std::function<std::string()>>> diagnostics_sections;
+  std::vector<std::function<std::string()>> metrics_sections;
 };
 
 class HttpServer {

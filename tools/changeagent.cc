@@ -17,6 +17,9 @@
 #include "api/client.h"
 #include "api/http_server.h"
 #include "api/node.h"
+#include "discovery/peer_list.h"
+#include "discovery/report.h"
+#include "tools/changeagent_discovery.h"
 
 namespace po = boost::program_options;
 
@@ -28,25 +31,6 @@ std::string strip_url(std::string s) {
   if (scheme != std::string::npos) s = s.substr(scheme + 3);
   while (!s.empty() && s.back() == '/') s.pop_back();
   return s;
-}
-
-common::Result<std::vector<api::PeerSpec>> parse_initial_cluster(const std::string& flag) {
-  std::vector<api::PeerSpec> out;
-  size_t pos = 0;
-  while (pos <= flag.size() && !flag.empty()) {
-    size_t comma = flag.find(',', pos);
-    std::string item =
-        flag.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
-      return common::Status(common::Code::kInvalidArgument,
-                            "--initial-cluster entry '" + item + "' is not name=host:port");
-    }
-    out.push_back(api::PeerSpec{item.substr(0, eq), strip_url(item.substr(eq + 1))});
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
 }
 
 std::pair<std::string, uint16_t> split_host_port(const std::string& hp, const char* flag) {
@@ -172,6 +156,17 @@ int main(int argc, char** argv) {
       "ignored when the data dir already holds a cluster")(
       "initial-cluster-token", po::value<std::string>()->default_value(""),
       "distinguishes clusters that share member names and addresses")(
+      "discovery-file", po::value<std::string>(),
+      "new cluster from a file of peers, one name=url or url a line (# comments); "
+      "polled, so it may start empty")(
+      "discovery-srv", po::value<std::string>(),
+      "new cluster from the DNS SRV records _changeagent._tcp.DOMAIN (target host name = "
+      "member name)")("dns-server", po::value<std::string>(),
+                      "ip:port of the DNS server for --discovery-srv (default: /etc/resolv.conf)")(
+      "discovery-interval", po::value<std::string>()->default_value("10s"),
+      "how often the discovery source is polled (500ms, 10s, 1m)")(
+      "initial-cluster-size", po::value<size_t>(),
+      "with discovery: bootstrap once exactly this many peers are discovered")(
       "tick-ms", po::value<uint32_t>()->default_value(25), "raft tick in milliseconds")(
       "heartbeat-ticks", po::value<uint32_t>()->default_value(2), "ticks between heartbeats")(
       "election-ticks", po::value<uint32_t>()->default_value(10),
@@ -190,6 +185,7 @@ int main(int argc, char** argv) {
   po::variables_map vm;
   api::NodeOptions nopts;
   api::HttpOptions hopts;
+  changeagent::DiscoveryFlags dflags;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
     if (vm.count("config")) {
@@ -220,9 +216,26 @@ int main(int argc, char** argv) {
                            ? vm["advertise-client"].as<std::string>()
                            : "http://" + chost + ":" + std::to_string(cport);
     if (vm.count("initial-cluster")) {
-      auto ic = parse_initial_cluster(vm["initial-cluster"].as<std::string>());
+      auto ic = discovery::parse_initial_cluster(vm["initial-cluster"].as<std::string>());
       if (!ic.is_ok()) return fail(ic.status().message());
-      nopts.initial_cluster = *ic;
+      for (const auto& p : *ic) nopts.initial_cluster.push_back(api::PeerSpec{p.name, p.address});
+    }
+    if (vm.count("discovery-file")) dflags.file = vm["discovery-file"].as<std::string>();
+    if (vm.count("discovery-srv")) dflags.srv_domain = vm["discovery-srv"].as<std::string>();
+    if (vm.count("dns-server")) dflags.dns_server = vm["dns-server"].as<std::string>();
+    auto interval = discovery::parse_interval(vm["discovery-interval"].as<std::string>(),
+                                              "--discovery-interval");
+    if (!interval.is_ok()) return fail(interval.status().message());
+    dflags.interval = *interval;
+    if (vm.count("initial-cluster-size")) {
+      dflags.initial_cluster_size = vm["initial-cluster-size"].as<size_t>();
+    }
+    if (dflags.enabled() && (vm.count("initial-cluster") || vm.count("join"))) {
+      return fail("--discovery-file/--discovery-srv exclude --initial-cluster and --join");
+    }
+    if (!dflags.enabled() && (vm.count("dns-server") || vm.count("initial-cluster-size"))) {
+      return fail(
+          "--dns-server and --initial-cluster-size need --discovery-file or --discovery-srv");
     }
     nopts.cluster_token = vm["initial-cluster-token"].as<std::string>();
     nopts.tick_ms = vm["tick-ms"].as<uint32_t>();
@@ -262,6 +275,26 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Discovery: a new data dir waits here for the cluster's peers; an
+  // existing one starts at once and only watches for changes to propose.
+  std::unique_ptr<discovery::Watcher> watcher;
+  if (dflags.enabled()) {
+    auto w = changeagent::start_watcher(dflags);
+    if (!w.is_ok()) return fail(w.status().message());
+    watcher = std::move(*w);
+    std::error_code ec;
+    bool has_data = std::filesystem::exists(std::filesystem::path(nopts.data_dir) / "CURRENT", ec);
+    if (!has_data) {
+      if (dflags.initial_cluster_size == 0) {
+        return fail("--initial-cluster-size is required to bootstrap from discovery");
+      }
+      auto peers = changeagent::wait_for_bootstrap(*watcher, nopts.name, nopts.advertise_peer,
+                                                   dflags.initial_cluster_size);
+      if (!peers.is_ok()) return fail(peers.status().message());
+      nopts.initial_cluster = std::move(*peers);
+    }
+  }
+
   boost::asio::io_context io(1);
   auto node = api::Node::start(io, nopts);
   if (!node.is_ok()) return fail(node.status().message());
@@ -269,6 +302,12 @@ int main(int argc, char** argv) {
   std::snprintf(hex, sizeof hex, "%016llx",
                 static_cast<unsigned long long>((*node)->cluster_id().value()));
   hopts.cluster_id_hex = hex;
+  std::unique_ptr<changeagent::ProposalTracker> proposals;
+  if (watcher) {
+    proposals =
+        std::make_unique<changeagent::ProposalTracker>(io, **node, *watcher, nopts.client_url, hex);
+    proposals->attach(hopts);
+  }
   auto http = api::HttpServer::start(io, **node, hopts);
   if (!http.is_ok()) return fail(http.status().message());
   spdlog::info("serving cluster {} at http://{}:{} (peers on {})", hex, hopts.host, (*http)->port(),
@@ -281,6 +320,7 @@ int main(int argc, char** argv) {
     stopping = true;
     spdlog::info("signal {}: stopping", sig);
     (*http)->stop();
+    if (proposals) proposals->stop();
     (*node)->shutdown([&] { io.stop(); });
   });
   io.run();

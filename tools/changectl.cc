@@ -68,6 +68,8 @@ api::ClientOptions client_options(const Global& g) {
   opts.endpoints = split_commas(g.endpoints);
   opts.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(g.timeout_seconds * 1000));
   opts.cluster_id_hex = g.cluster_id;
+  // One command may fail over between endpoints: never onto another cluster.
+  opts.learn_cluster_id = true;
   return opts;
 }
 
@@ -218,9 +220,10 @@ Global parse_global(int argc, char** argv, po::options_description& desc) {
       "comma-separated host:port list (env CHANGEAGENT_ENDPOINTS)")(
       "output,o", po::value(&g.output)->default_value("table"), "table or json")(
       "timeout", po::value(&g.timeout_seconds)->default_value(10), "seconds per request")(
-      "cluster-id", po::value(&g.cluster_id), "expected cluster id (16 hex digits)")(
-      "group", po::value(&g.group), "")("command", po::value(&g.command), "")(
-      "rest", po::value<std::vector<std::string>>(), "");
+      "cluster-id", po::value(&g.cluster_id),
+      "expected cluster id (16 hex digits, as cluster status prints it); without it the id "
+      "of the first answer is sent with every later request")("group", po::value(&g.group), "")(
+      "command", po::value(&g.command), "")("rest", po::value<std::vector<std::string>>(), "");
   po::positional_options_description pos;
   pos.add("group", 1).add("command", 1).add("rest", -1);
   auto parsed =

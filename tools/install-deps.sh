@@ -10,6 +10,8 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
   libprotobuf-dev protobuf-compiler
   libc-ares-dev libspdlog-dev libssl-dev libyaml-cpp-dev
+  # discovery tests: a local DNS server for SRV records
+  dnsmasq-base
   libgtest-dev libgmock-dev libbenchmark-dev
   eatmydata clang-format
   # chaos tests: network namespaces, partitions inside them, power loss on XFS

@@ -352,9 +352,9 @@ TEST_F(ApiTest, ForeignClusterIdHeaderGets409) {
     ASSERT_TRUE(ok(c));
     auto r = (*c)->request("GET", "/changes?limit=1");
     if (want == 409) {
-      EXPECT_TRUE(is_json_error(r, 409, "cluster_mismatch"));
+      EXPECT_TRUE(is_json_error(r, 409, "wrong_cluster"));
       auto p = (*c)->request("POST", "/changes", "{\"data\":\"wrong cluster\"}");
-      EXPECT_TRUE(is_json_error(p, 409, "cluster_mismatch"));
+      EXPECT_TRUE(is_json_error(p, 409, "wrong_cluster"));
     } else {
       ASSERT_TRUE(ok(r));
       EXPECT_EQ(r->status, 200) << r->body;

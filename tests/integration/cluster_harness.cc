@@ -328,6 +328,10 @@ std::vector<std::string> Cluster::node_args(size_t i) const {
       "--body-bytes-max=" + std::to_string(opts_.body_bytes_max),
       "--log-level=" + opts_.log_level};
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  if (!n.bootstrap_args.empty()) {
+    args.erase(args.begin() + 4);  // --initial-cluster or --join
+    args.insert(args.end(), n.bootstrap_args.begin(), n.bootstrap_args.end());
+  }
   return args;
 }
 

@@ -69,6 +69,9 @@ struct NodeSpec {
   std::string join_urls;
   // Removed from the cluster (retire): never restarted, not counted for quorum.
   bool retired = false;
+  // When not empty: these flags instead of --initial-cluster/--join (a
+  // discovery test's --discovery-file=..., --initial-cluster-size=...).
+  std::vector<std::string> bootstrap_args;
 
   std::string client_address() const { return "127.0.0.1:" + std::to_string(client_port); }
   std::string peer_address() const { return "127.0.0.1:" + std::to_string(peer_port); }
@@ -107,6 +110,15 @@ class Cluster {
   void retire(size_t i);
   // A free port on 127.0.0.1 (bound to port 0 and released).
   static Result<uint16_t> free_port();
+  // For nodes that do not answer until something else happens (discovery
+  // waits for its peers): pick every node's ports without starting any,
+  // start one without waiting, and wait until it answers HTTP.
+  Status assign_ports() { return pick_ports(); }
+  Status launch(size_t i) { return spawn(i); }
+  Status wait_answering(size_t i, Millis timeout) {
+    bool taken = false;
+    return wait_serving(i, timeout, taken);
+  }
   // Moves a stopped node to another peer port for its next start (after
   // the cluster was told with PUT /cluster/members/{id}).
   void set_peer_port(size_t i, uint16_t port) { nodes_[i].peer_port = port; }

@@ -390,7 +390,7 @@ TEST_F(MembershipTest, FollowersAnswerNotLeaderOtherClusterIsRefusedLeaderMoves)
   for (const auto& r : changes) {
     SCOPED_TRACE(std::string(r.method) + " " + r.target + " with another X-Cluster-Id");
     auto res = (*other)->request(r.method, r.target, r.body);
-    EXPECT_TRUE(is_json_error(res, 409, "cluster_mismatch"));
+    EXPECT_TRUE(is_json_error(res, 409, "wrong_cluster"));
   }
   auto view = cluster_->client(leader_)->cluster();
   ASSERT_TRUE(ok(view));

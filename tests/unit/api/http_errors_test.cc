@@ -129,9 +129,9 @@ TEST(HttpErrors, CodeMappingIsOneTable) {
   EXPECT_EQ(http_error_for(Code::kInternal).status, 500);
   EXPECT_EQ(http_error_for(Code::kFailedPrecondition).status, 409);
   EXPECT_EQ(http_error_for(Code::kFailedPrecondition).code, "failed_precondition");
-  for (Code c : {Code::kInvalidArgument, Code::kNotFound, Code::kConflict, Code::kCompacted,
-                 Code::kTooLarge, Code::kUnavailable, Code::kBusy, Code::kTimeout,
-                 Code::kFailedPrecondition}) {
+  for (Code c :
+       {Code::kInvalidArgument, Code::kNotFound, Code::kConflict, Code::kCompacted, Code::kTooLarge,
+        Code::kUnavailable, Code::kBusy, Code::kTimeout, Code::kFailedPrecondition}) {
     HttpError e = http_error_for(c);
     EXPECT_EQ(status_from_http(e.status, error_json(e.code, "x")).code(), c);
   }
@@ -179,13 +179,63 @@ TEST(HttpErrors, ClusterIdMismatchIs409) {
   auto r = c->request("GET", "/changes");
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->status, 409);
-  EXPECT_NE(r->body.find("\"cluster_mismatch\""), std::string::npos);
+  EXPECT_NE(r->body.find("\"wrong_cluster\""), std::string::npos);
   EXPECT_EQ(c->get_feed({}).status().code(), Code::kFailedPrecondition);
   EXPECT_EQ(c->request("GET", "/health")->status, 200);  // health needs no cluster id
   ClientOptions right;
   right.cluster_id_hex = "00000000000000AA";
   EXPECT_TRUE(ts.client(right)->get_feed({}).is_ok());
   EXPECT_TRUE(ts.client()->get_feed({}).is_ok());  // no header: no check
+}
+
+TEST(HttpErrors, ClusterIdIsComparedAsANumberAndMalformedIs400) {
+  HttpOptions opts;
+  opts.cluster_id_hex = "00000000000000aa";
+  TestServer ts(opts);
+  for (std::string same : {"aa", "0xAA", "00000000000000aA"}) {
+    ClientOptions o;
+    o.cluster_id_hex = same;
+    EXPECT_EQ(ts.client(o)->request("GET", "/changes")->status, 200) << same;
+  }
+  for (std::string bad : {"zz", "0x", "aa bb", "11111111111111111111"}) {
+    ClientOptions o;
+    o.cluster_id_hex = bad;
+    auto r = ts.client(o)->request("POST", "/changes", "{}");
+    ASSERT_TRUE(r.is_ok());
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(r->body.find("bad_request"), std::string::npos) << r->body;
+  }
+  EXPECT_TRUE(ts.client()->get_feed({})->changes.empty()) << "a refused request writes nothing";
+}
+
+// A client that learns the id from its first answer refuses to be failed
+// over into another cluster: the second server answers 409.
+TEST(HttpErrors, ClientPinsTheFirstClusterIdItSees) {
+  HttpOptions a_opts;
+  a_opts.cluster_id_hex = "00000000000000aa";
+  HttpOptions b_opts;
+  b_opts.cluster_id_hex = "00000000000000bb";
+  TestServer a(a_opts);
+  TestServer b(b_opts);
+  ClientOptions o;
+  o.endpoints = {a.endpoint(), b.endpoint()};
+  o.learn_cluster_id = true;
+  auto c = a.client(o);
+  EXPECT_EQ(c->cluster_id(), "");
+  ASSERT_TRUE(c->get_feed({}).is_ok());
+  EXPECT_EQ(c->cluster_id(), "00000000000000aa");
+  a.shutdown();
+  // A read fails over to b, which refuses the pinned id; so does a write.
+  EXPECT_EQ(c->get_feed({}).status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(c->current_endpoint(), b.endpoint());
+  api::ChangeInput in;
+  in.data_json = "{\"x\":1}";
+  auto r = c->post_change(in);
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition) << r.status().to_string();
+  EXPECT_TRUE(b.client()->get_feed({})->changes.empty()) << "nothing written into the other one";
+  // Without learning, the same failover would have written into b.
+  o.learn_cluster_id = false;
+  EXPECT_TRUE(b.client(o)->post_change(in).is_ok());
 }
 
 TEST(HttpErrors, IdleConnectionsAreClosed) {
