@@ -51,6 +51,24 @@ bool old_primary_is_safe(const Run& r, const Observation* old, std::string* why_
   return false;
 }
 
+// Nobody else can take over, but the member being replaced is back (its
+// agent registered; its PostgreSQL stopped or fenced, with its data): it
+// holds every commit it acknowledged, so it is the primary again rather
+// than a cluster without one. (A failed candidate of an earlier choice, or
+// an operator failover that found no candidate, end the same way.)
+bool call_off_for_returning(Run& r, const Observation* old, const std::string& why) {
+  Handover& h = *r.s.handover;
+  if (!old || old->diverged || old->rewind_failed || old->role == PgRole::kUninitialized) {
+    return false;
+  }
+  r.s.primary_lost_at_ms = 0;
+  r.s.targets[h.from].role = TargetRole::kPrimary;
+  r.s.targets[h.from].follow.clear();
+  end_handover(r, kEventFailoverAborted, h.from,
+               "failover called off: " + why + "; " + h.from + " is back and stays the primary");
+  return true;
+}
+
 void advance_failover_fencing(Run& r) {
   Handover& h = *r.s.handover;
   const Observation* old = r.obs(h.from);
@@ -68,9 +86,13 @@ void advance_failover_fencing(Run& r) {
   std::string why;
   if (!old_primary_is_safe(r, old, &why)) return r.block("failover: " + why);
   if (!failover_quorum_live(r, &why)) return r.block("failover blocked: " + why);
-  if (!sync_quorum_reachable(r, &why)) return r.block("failover blocked: " + why);
+  if (!sync_quorum_reachable(r, &why)) {
+    if (call_off_for_returning(r, old, why)) return;
+    return r.block("failover blocked: " + why);
+  }
   Choice c = choose_candidate(r, h.from, h.to, true);
   if (c.member.empty()) {
+    if (call_off_for_returning(r, old, c.summary(true))) return;
     r.reasons.push_back("failover blocked: " + c.summary());
     return r.block("failover blocked: " + c.summary(true));
   }
@@ -116,9 +138,14 @@ void advance_promoting(Run& r) {
   if (to && serving_primary(*to) && !to->fenced && to->timeline > r.s.timeline) {
     r.s.timeline = to->timeline;
     r.s.primary_lost_at_ms = 0;
-    // The new primary starts without synchronous acknowledgements counted;
-    // update_sync counts its standbys once it runs with their names.
+    // Every commit acknowledged so far is on the new primary (it was chosen
+    // for that), and maybe nowhere else yet: the guarantee is the new
+    // primary itself until its standbys run with it and caught up to where
+    // it was (update_sync). An empty guarantee would claim that earlier
+    // acknowledgements were asynchronous and let a lagging standby be
+    // promoted next. (The property test found this.)
     r.s.sync = {};
+    if (r.desired.mode != ReplicationMode::kAsync) r.s.sync = {{h.to}, 1};
     r.s.sync_catchup_lsn = 0;
     bool switchover = h.kind == HandoverKind::kSwitchover;
     return end_handover(
