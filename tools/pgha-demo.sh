@@ -40,8 +40,10 @@ if [ "$(id -u)" -eq 0 ]; then
   PGHA="$DATA_DIR/pgha"
   chown postgres:postgres "$DATA_DIR"
   chmod 755 "$(dirname "$DATA_DIR")" 2>/dev/null || true
-  RUN_AS=(runuser -u postgres --)
-  if ! runuser -u postgres -- test -w "$DATA_DIR"; then
+  # setpriv execs pgha itself (no process in between), so the pid we keep
+  # is the agent's and Ctrl-C reaches it.
+  RUN_AS=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  if ! "${RUN_AS[@]}" test -w "$DATA_DIR"; then
     echo "pgha-demo: the postgres user cannot reach $DATA_DIR (a parent dir is private);" \
          "set DATA_DIR to a dir it can reach, e.g. DATA_DIR=/var/tmp/pgha make pgha-demo" >&2
     exit 1
@@ -68,8 +70,8 @@ for i in 1 2 3; do
   "${RUN_AS[@]}" "$PGHA" --name "n$i" --cluster "$CLUSTER" --store "$STORE" \
     --pg-data "$DATA_DIR/n$i" --pg-port "$((PG_PORT_BASE + i))" --pg-bin "$PG_BIN" \
     --listen "127.0.0.1:$((AGENT_PORT_BASE + i))" --bootstrap-members n1,n2,n3 \
-    2>&1 | sed -u "s/^/[pgha n$i] /" &
-  pids+=($!)
+    > >(sed -u "s/^/[pgha n$i] /") 2>&1 &
+  pids+=($!)  # the agent's pid (a pipeline's $! would be sed's)
 done
 
 cat <<MSG
@@ -82,8 +84,9 @@ cat <<MSG
     $CTL --endpoints $STORE pgha list
     curl -s http://127.0.0.1:$((AGENT_PORT_BASE + 1))/status
     psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=$((PG_PORT_BASE + 1)),$((PG_PORT_BASE + 2)),$((PG_PORT_BASE + 3)) user=postgres dbname=postgres target_session_attrs=read-write"
-    # kill the primary (agent and postgres) and watch a replica take over:
-    kill -9 \$(pgrep -f 'pgha --name n1') \$(head -1 $DATA_DIR/n1/postmaster.pid)
+    # kill the primary's agent and postgres, and watch a replica take over:
+    P=\$(for i in 1 2 3; do curl -fs http://127.0.0.1:\$(($AGENT_PORT_BASE + i))/primary >/dev/null && echo n\$i; done)
+    kill -9 \$(pgrep -f "pgha --name \$P ") \$(head -1 $DATA_DIR/\$P/postmaster.pid)
     $CTL --endpoints $STORE pgha list
     $CTL --endpoints $STORE pgha history
 

@@ -32,6 +32,13 @@ common::Result<pg::PgAddress> address_of(const LocalAction& a) {
   return out;
 }
 
+// pg_rewind itself refused or failed (only a fresh clone helps then), as
+// opposed to a source that did not answer (down, or not yet up): retrying
+// the rewind later is right for those, and far cheaper than a clone.
+bool rewind_cannot_succeed(const Status& s) {
+  return s.code() != Code::kUnavailable && s.code() != Code::kTimeout;
+}
+
 }  // namespace
 
 void Agent::act(const LocalInput& in) {
@@ -78,10 +85,12 @@ Status Agent::follow_offline(const pg::PgAddress& src) {
   if (*was) {
     Status s = executor_.rewind_from(src);
     if (!s.is_ok()) {
-      rewind_failed_ = true;
-      emit(kEventRewind, "pg_rewind failed: " + s.message());
+      rewind_failed_ = rewind_cannot_succeed(s);
+      // A source that is not up yet is retried quietly; a failed rewind is history.
+      if (rewind_failed_) emit(kEventRewind, "pg_rewind failed: " + s.message());
       return s;
     }
+    rewind_failed_ = false;
     emit(kEventRewind, "rewound from " + src.host + ":" + std::to_string(src.port));
     return Status::ok();
   }
@@ -142,9 +151,11 @@ Status Agent::execute(const LocalAction& a, const LocalInput& in) {
       auto src = address_of(a);
       if (!src.is_ok()) return src.status();
       Status s = executor_.rewind_from(*src);
-      if (!s.is_ok()) rewind_failed_ = true;
-      emit(kEventRewind,
-           s.is_ok() ? "rewound from " + a.source : "pg_rewind failed: " + s.message());
+      rewind_failed_ = !s.is_ok() && rewind_cannot_succeed(s);
+      if (s.is_ok() || rewind_failed_) {
+        emit(kEventRewind,
+             s.is_ok() ? "rewound from " + a.source : "pg_rewind failed: " + s.message());
+      }
       return s;
     }
     case LocalActionKind::kSetSyncNames:
