@@ -437,6 +437,7 @@ void Node::Impl::fail(const Status& st) {
   log->critical("storage write failed, node stops acknowledging writes: {}", st.to_string());
   for (auto& [idx, p] : pending) p.done(Status(Code::kTimeout, "storage failed; outcome unknown"));
   pending.clear();
+  if (opts.on_storage_failure) opts.on_storage_failure(st);
 }
 
 // ------------------------------------------------------------------ shutdown

@@ -57,6 +57,11 @@ struct NodeOptions {
   std::chrono::milliseconds leader_wait{3000};       // no leader: then 503
   uint32_t pending_appends_max = 100000;             // over it: kBusy (503)
   storage::RetentionPolicy retention;                // off unless a floor is set
+  // Called once (on the io thread) when a storage write fails: from then on
+  // the node acknowledges nothing, reports it in /health, and its durable
+  // state is unknown until it is restarted. The server exits after a grace
+  // period so that a supervisor restarts it once the disk works again.
+  std::function<void(const Status&)> on_storage_failure;
 };
 
 // Deterministic identities, so every node computes the same ones from the

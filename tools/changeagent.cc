@@ -6,8 +6,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -78,6 +80,24 @@ std::string leader_client_url(api::Client& client) {
 
 // Asks a member of an existing cluster (any; the client fails over to the
 // leader) to add this node; returns the cluster id and this node's id.
+// RocksDB opening on a full disk dies on an internal assertion (found by
+// the chaos disk-full fault, tests/chaos/FINDINGS.md), not with a message:
+// refuse first, in words, and say what to do.
+common::Status check_free_space(const std::string& data_dir, uint32_t min_mb) {
+  std::filesystem::path p(data_dir);
+  std::error_code ec;
+  while (!p.empty() && !std::filesystem::exists(p, ec)) p = p.parent_path();
+  if (p.empty()) p = ".";
+  auto space = std::filesystem::space(p, ec);
+  if (ec) return common::Status::ok();  // cannot tell: let the store report
+  uint64_t free_mb = space.available >> 20;
+  if (free_mb >= min_mb) return common::Status::ok();
+  return common::Status(common::Code::kUnavailable,
+                        "data dir " + data_dir + ": only " + std::to_string(free_mb) +
+                            " MB free on its filesystem, need " + std::to_string(min_mb) +
+                            " MB (--min-free-disk-mb); free space and start again");
+}
+
 common::Status join_cluster(const std::string& urls, api::NodeOptions& nopts) {
   api::ClientOptions co;
   size_t pos = 0;
@@ -180,6 +200,12 @@ int main(int argc, char** argv) {
       "retention: keep at least this much history, e.g. 24h, 7d (default: keep everything)")(
       "retention-ignore-cursors", po::bool_switch(),
       "retention: purge past the oldest consumer cursor (_cursors/) instead of waiting for it")(
+      "min-free-disk-mb", po::value<uint32_t>()->default_value(64),
+      "refuse to start with less free space than this on the data dir's filesystem")(
+      "storage-failure-exit-ms", po::value<uint32_t>()->default_value(5000),
+      "after a failed disk write (disk full, read-only, I/O error) the node stops acknowledging "
+      "and reports it in /health; it exits with status 75 this long after, so that a supervisor "
+      "restarts it once the disk works (0 = stay up until restarted by hand)")(
       "log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error");
 
   po::variables_map vm;
@@ -295,7 +321,28 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (auto s = check_free_space(nopts.data_dir, vm["min-free-disk-mb"].as<uint32_t>());
+      !s.is_ok()) {
+    return fail(s.message());
+  }
+
   boost::asio::io_context io(1);
+  // A failed write leaves the durable state unknown to this process: only a
+  // restart, which re-reads the disk, may acknowledge anything again (etcd
+  // exits on a failed WAL write for the same reason). Until the exit, /health
+  // says why, so monitoring sees it.
+  boost::asio::steady_timer storage_exit(io);
+  uint32_t storage_exit_ms = vm["storage-failure-exit-ms"].as<uint32_t>();
+  nopts.on_storage_failure = [&](const common::Status& st) {
+    if (storage_exit_ms == 0) return;
+    storage_exit.expires_after(std::chrono::milliseconds(storage_exit_ms));
+    storage_exit.async_wait([st](boost::system::error_code ec) {
+      if (ec) return;
+      spdlog::critical("exiting (status 75) after a failed disk write: {}", st.to_string());
+      spdlog::default_logger()->flush();
+      std::_Exit(75);
+    });
+  };
   auto node = api::Node::start(io, nopts);
   if (!node.is_ok()) return fail(node.status().message());
   char hex[17];

@@ -121,6 +121,9 @@ Result<std::unique_ptr<ChaosCluster>> ChaosCluster::create(ClusterConfig cfg) {
     n.data_dir = base + "/" + n.name + ".data";
     fs::remove_all(n.data_dir, ec);
     fs::remove(n.log_path, ec);
+    if (c->cfg_.disk_faults && !c->cfg_.power_loss) {
+      if (Status s = c->mount_small_disk(n); !s.is_ok()) return s;
+    }
   }
   return c;
 }
@@ -200,6 +203,45 @@ Status ChaosCluster::mount_data() {
   return Status::ok();
 }
 
+// 256 MiB: room for the run's data (a few MB) and RocksDB's preallocated
+// WAL, small enough that filling it is instant. tmpfs, not a loop device:
+// ENOSPC and EROFS are what is under test here, not fsync.
+Status ChaosCluster::mount_small_disk(NodeProc& n) {
+  n.disk_mount = n.data_dir + ".mnt";
+  fs::create_directories(n.disk_mount);
+  std::string out;
+  if (run_command("mount -t tmpfs -o size=256m chaos-" + n.name + " " + n.disk_mount, &out) != 0) {
+    n.disk_mount.clear();
+    return Status(Code::kUnavailable, "cannot mount a tmpfs for disk faults: " + out);
+  }
+  n.data_dir = n.disk_mount + "/data";
+  return Status::ok();
+}
+
+Status ChaosCluster::fill_disk(size_t i) {
+  const NodeProc& n = nodes_[i];
+  if (n.disk_mount.empty())
+    return Status(Code::kFailedPrecondition, "not started with disk faults");
+  std::string out;
+  // Most of the space at once, then dd writes the last pages until ENOSPC.
+  std::string m = n.disk_mount;
+  std::string cmd = "avail=$(df -B1 --output=avail " + m + " | tail -1); fallocate -l $((avail - " +
+                    "65536)) " + m + "/ballast && { dd if=/dev/zero of=" + m +
+                    "/ballast2 bs=4096 2>/dev/null; true; }";
+  if (run_command("sh -c '" + cmd + "'", &out) != 0) {
+    return Status(Code::kIoError, "filling " + n.disk_mount + ": " + out);
+  }
+  return Status::ok();
+}
+
+Status ChaosCluster::free_disk(size_t i) {
+  const NodeProc& n = nodes_[i];
+  std::error_code ec;
+  fs::remove(n.disk_mount + "/ballast", ec);
+  fs::remove(n.disk_mount + "/ballast2", ec);
+  return Status::ok();
+}
+
 Status ChaosCluster::power_cycle() {
   if (mount_.empty()) return Status(Code::kFailedPrecondition, "not started with --power-loss");
   kill9_all();
@@ -227,6 +269,11 @@ void ChaosCluster::teardown() {
   if (!mount_.empty()) {
     run_command("umount " + mount_);
     mount_.clear();
+  }
+  for (auto& n : nodes_) {
+    if (n.disk_mount.empty()) continue;
+    run_command("umount " + n.disk_mount);
+    n.disk_mount.clear();
   }
   if (!loopdev_.empty()) {
     run_command("losetup -d " + loopdev_);
@@ -471,6 +518,13 @@ Status ChaosCluster::wait_converged(Millis timeout) {
     std::this_thread::sleep_for(Millis(50));
   }
   return Status(Code::kTimeout, "not converged: " + last);
+}
+
+std::string ChaosCluster::sockets(size_t i) const {
+  if (nodes_[i].netns.empty()) return "";
+  std::string out;
+  run_command("ip netns exec " + nodes_[i].netns + " ss -tnoi", &out);
+  return out;
 }
 
 std::string ChaosCluster::log_tail(size_t i, size_t lines) const {

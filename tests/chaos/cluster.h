@@ -31,7 +31,10 @@ struct ClusterConfig {
   bool want_netns = true;
   bool eatmydata = false;   // run the servers with fsync disabled (the canary)
   bool power_loss = false;  // data dirs on an XFS loop mount that can "lose power"
-  std::string work_dir;     // data, logs, the XFS image
+  // Each data dir on its own small tmpfs, which the disk-full fault fills
+  // (excludes power_loss, which needs one XFS).
+  bool disk_faults = false;
+  std::string work_dir;  // data, logs, the XFS image
   uint32_t tick_ms = 10;
   uint32_t election_ticks = 10;
   uint32_t request_timeout_ms = 2000;
@@ -44,6 +47,7 @@ struct NodeProc {
   uint16_t peer_port = 0;
   std::string netns;  // empty in loopback mode
   std::string data_dir;
+  std::string disk_mount;  // disk_faults: the tmpfs holding data_dir
   std::string log_path;
   pid_t pid = -1;  // -1: not running
   bool stopped = false;
@@ -79,6 +83,10 @@ class ChaosCluster {
   common::Status drop_one_way(size_t from, size_t to);
   // Every packet between two nodes is dropped with this probability.
   common::Status random_loss(uint32_t percent);
+  // disk_faults: node i's filesystem fills up to the last byte; free_disk
+  // removes the ballast.
+  common::Status fill_disk(size_t i);
+  common::Status free_disk(size_t i);
   common::Status heal_network();
   bool partitioned() const { return partitioned_; }
 
@@ -93,6 +101,9 @@ class ChaosCluster {
   common::Status wait_converged(std::chrono::milliseconds timeout);
   std::unique_ptr<api::Client> client(size_t i, std::chrono::milliseconds timeout);
   std::string log_tail(size_t i, size_t lines) const;
+  // The TCP connections in node i's namespace (ss), for stuck-replication
+  // reports; empty in loopback mode.
+  std::string sockets(size_t i) const;
 
  private:
   explicit ChaosCluster(ClusterConfig cfg) : cfg_(std::move(cfg)) {}
@@ -114,6 +125,7 @@ class ChaosCluster {
   // Replaces the chaos table in each node's namespace with its rules
   // (node -> nft rule lines; a node without rules is left open).
   common::Status install_rules(const std::map<size_t, std::string>& rules);
+  common::Status mount_small_disk(NodeProc& n);
   std::vector<NodeProc> nodes_;
 };
 

@@ -102,6 +102,7 @@ std::string render_summary(const RunOptions& opts, const std::string& mode,
   }
   if (opts.eatmydata) s << " --eatmydata";
   if (opts.power_loss) s << " --power-loss";
+  if (opts.disk_faults) s << " --disk-faults";
   s << "\n";
   return s.str();
 }

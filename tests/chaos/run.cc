@@ -146,6 +146,24 @@ class Schedule {
       return std::to_string(percent) + "% of peer packets lost " + std::to_string(hold) + " ms" +
              failed(s);
     }
+    if (kind == "disk-full") {
+      // Leader or follower alike. A running node rarely notices within a
+      // hold (RocksDB writes into WAL space it preallocated), so the node
+      // is also restarted while the disk is full: it must refuse to start
+      // with a readable line, then start and catch up once space is back,
+      // and nothing acknowledged may be lost either way.
+      size_t v = pick(0, 1) == 0 ? l : (l + 1 + pick(0, cluster_.size() - 2)) % cluster_.size();
+      common::Status s = cluster_.fill_disk(v);
+      sleep(hold);
+      cluster_.kill9(v);
+      common::Status full_start = cluster_.start(v);
+      std::string on_full =
+          full_start.is_ok() ? "; started on the full disk" : "; refused to start on the full disk";
+      cluster_.kill9(v);
+      common::Status freed = cluster_.free_disk(v);
+      return name(v) + " disk full " + std::to_string(hold) + " ms" + failed(s) + on_full +
+             failed(freed) + restart(v);
+    }
     if (kind == "power-loss") {
       sleep(pick(200, 600));  // let acknowledged writes pile up in the page cache
       common::Status s = cluster_.power_cycle();
@@ -228,6 +246,7 @@ std::vector<std::string> usable_faults(const RunOptions& opts, const ChaosCluste
     if (net && !cluster.netns_mode()) continue;
     if (f == "split-3-2" && cluster.size() != 5) continue;
     if (f == "power-loss" && !opts.power_loss) continue;
+    if (f == "disk-full" && !opts.disk_faults) continue;
     out.push_back(f);
   }
   return out;
@@ -237,8 +256,8 @@ std::vector<std::string> usable_faults(const RunOptions& opts, const ChaosCluste
 
 const std::vector<std::string>& all_faults() {
   static const std::vector<std::string> kAll{
-      "kill-leader", "kill-follower", "kill-all", "pause-leader", "isolate-leader",
-      "split-2-1",   "split-3-2",     "one-way",  "random-loss",  "power-loss"};
+      "kill-leader", "kill-follower", "kill-all",    "pause-leader", "isolate-leader", "split-2-1",
+      "split-3-2",   "one-way",       "random-loss", "power-loss",   "disk-full"};
   return kAll;
 }
 
@@ -250,6 +269,7 @@ int run_chaos(const RunOptions& opts) {
   cc.want_netns = opts.want_netns;
   cc.eatmydata = opts.eatmydata;
   cc.power_loss = opts.power_loss;
+  cc.disk_faults = opts.disk_faults;
   cc.work_dir = opts.out_dir;
   auto cluster = ChaosCluster::create(cc);
   if (!cluster.is_ok()) {
@@ -323,9 +343,16 @@ int run_chaos(const RunOptions& opts) {
   write_timeline_svg(opts.out_dir + "/timeline.svg", history, done, run_end_ns);
   std::fputs(render_summary(opts, cl.mode_description(), done, report).c_str(), stdout);
   if (!converged.is_ok()) {
-    std::printf("LIVENESS: the healed cluster did not converge: %s\n%s%s%s",
-                converged.message().c_str(), cl.log_tail(0, 10).c_str(), cl.log_tail(1, 10).c_str(),
-                cl.log_tail(2, 10).c_str());
+    std::printf("LIVENESS: the healed cluster did not converge: %s\n", converged.message().c_str());
+    // What each node's raft thinks (per-peer match/next/state on the
+    // leader) is what tells a stuck replication from a slow one.
+    for (size_t i = 0; i < cl.size(); i++) {
+      auto c = cl.client(i, Millis(2000));
+      auto r = c->request("GET", "/diagnostics/raft");
+      std::printf("%s /diagnostics/raft: %s\n%s sockets:\n%s%s", cl.node(i).name.c_str(),
+                  r.is_ok() ? r->body.c_str() : r.status().message().c_str(),
+                  cl.node(i).name.c_str(), cl.sockets(i).c_str(), cl.log_tail(i, 10).c_str());
+    }
     return kExitLiveness;
   }
   return report.clean() ? kExitClean : kExitViolations;

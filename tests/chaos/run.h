@@ -18,7 +18,8 @@ struct RunOptions {
   bool want_netns = true;
   bool eatmydata = false;
   bool power_loss = false;
-  size_t nodes = 3;  // 3 or 5
+  bool disk_faults = false;  // per-node tmpfs data dirs: disk-full, read-only
+  size_t nodes = 3;          // 3 or 5
   size_t appenders = 3;
   size_t counters = 2;
   // Set from a signal handler: end the faulty phase now, then clean up.

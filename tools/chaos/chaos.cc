@@ -38,12 +38,14 @@ int main(int argc, char** argv) {
       "duration", po::value<double>()->default_value(20), "seconds of the faulty phase")(
       "faults", po::value<std::string>(&faults),
       "comma list of kill-leader,kill-follower,kill-all,pause-leader,isolate-leader,split-2-1,"
-      "split-3-2 (5 nodes),one-way,random-loss,power-loss (default: all this mode supports)")(
-      "changeagent", po::value<std::string>()->default_value(CHANGEAGENT_BIN), "the server binary")(
-      "out", po::value<std::string>(), "output dir (default /tmp/chaos-<seed>)")(
+      "split-3-2 (5 nodes),one-way,random-loss,power-loss,disk-full (default: all this mode "
+      "supports)")("changeagent", po::value<std::string>()->default_value(CHANGEAGENT_BIN),
+                   "the server binary")("out", po::value<std::string>(),
+                                        "output dir (default /tmp/chaos-<seed>)")(
       "loopback", "do not use network namespaces even if they work")(
       "eatmydata", "run the servers under eatmydata: fsync disabled (the canary)")(
       "power-loss", "data dirs on an XFS loop mount; enables the power-loss fault")(
+      "disk-faults", "data dirs on per-node tmpfs; enables the disk-full fault")(
       "nodes", po::value<size_t>()->default_value(3), "cluster size: 3 or 5")(
       "appenders", po::value<size_t>()->default_value(3), "append clients")(
       "counters", po::value<size_t>()->default_value(2),
@@ -68,6 +70,11 @@ int main(int argc, char** argv) {
   o.want_netns = !vm.count("loopback");
   o.eatmydata = vm.count("eatmydata") > 0;
   o.power_loss = vm.count("power-loss") > 0;
+  o.disk_faults = vm.count("disk-faults") > 0;
+  if (o.power_loss && o.disk_faults) {
+    std::fprintf(stderr, "chaos: --power-loss and --disk-faults exclude each other\n");
+    return 2;
+  }
   o.nodes = vm["nodes"].as<size_t>();
   if (o.nodes != 3 && o.nodes != 5) {
     std::fprintf(stderr, "chaos: --nodes must be 3 or 5, not %zu\n", o.nodes);
