@@ -58,11 +58,15 @@ void parse_names(const std::string& text, std::vector<std::string>& names, uint3
 
 class Sim {
  public:
-  Sim(uint64_t seed, ReplicationMode mode) : rng_(seed) {
+  // `members` members a, b, ...; at most `faults_max` faults at a time.
+  Sim(uint64_t seed, ReplicationMode mode, int members, int faults_max, uint32_t quorum_n)
+      : rng_(seed), members_(members), faults_max_(faults_max) {
     desired_.generation = 1;
-    desired_.members = {{"a", 100, false}, {"b", 100, false}, {"c", 100, false}};
+    for (int i = 0; i < members; ++i) {
+      desired_.members.push_back({std::string(1, static_cast<char>('a' + i)), 100, false});
+    }
     desired_.mode = mode;
-    desired_.quorum_n = mode == ReplicationMode::kAsync ? 0 : 1;
+    desired_.quorum_n = mode == ReplicationMode::kAsync ? 0 : quorum_n;
     for (const auto& m : desired_.members) {
       Node n;
       n.pg.member = m.name;
@@ -107,14 +111,14 @@ class Sim {
   void note(const std::string& s) { log_ += "    t=" + std::to_string(now_) + " " + s + "\n"; }
 
   void inject() {
-    std::uniform_int_distribution<int> pick(0, 2);
+    std::uniform_int_distribution<int> pick(0, members_ - 1);
     std::string who = std::string(1, static_cast<char>('a' + pick(rng_)));
     Node& n = nodes_[who];
     int faulty = 0;
     for (const auto& [_, x] : nodes_) faulty += !x.agent_up || x.isolated;
     std::uniform_int_distribution<int> roll(0, 999);
     int r = roll(rng_);
-    if (r < 8 && faulty == 0) {  // the node dies: agent and PostgreSQL
+    if (r < 8 && faulty < faults_max_) {  // the node dies: agent and PostgreSQL
       n.agent_up = false;
       n.pg.pg_running = false;
       n.pg.role = n.pg.role == PgRole::kUninitialized ? n.pg.role : PgRole::kStopped;
@@ -125,7 +129,7 @@ class Sim {
     } else if (r < 16 && !n.agent_up) {
       n.agent_up = true;
       note("restart " + who);
-    } else if (r < 22 && faulty == 0) {
+    } else if (r < 22 && faulty < faults_max_) {
       n.isolated = true;
       note("isolate " + who);
     } else if (r < 40 && n.isolated) {
@@ -332,6 +336,8 @@ class Sim {
   }
 
   std::mt19937_64 rng_;
+  int members_;
+  int faults_max_;
   Desired desired_;
   std::map<std::string, Node> nodes_;
   std::map<std::string, Observation> keys_;  // member keys in the store
@@ -342,11 +348,12 @@ class Sim {
   std::string log_;
 };
 
-void run_seeds(ReplicationMode mode) {
-  uint64_t first = 1, last = 40;
+void run_seeds(ReplicationMode mode, int members = 3, int faults_max = 1, uint32_t quorum_n = 1,
+               uint64_t seeds = 40) {
+  uint64_t first = 1, last = seeds;
   if (const char* s = std::getenv("PGHA_SEED")) first = last = std::strtoull(s, nullptr, 10);
   for (uint64_t seed = first; seed <= last; ++seed) {
-    Sim sim(seed, mode);
+    Sim sim(seed, mode, members, faults_max, quorum_n);
     std::string broken;
     for (int i = 0; i < 1500 && broken.empty(); ++i) broken = sim.step(i > 100);
     ASSERT_EQ(broken, "") << "seed " << seed << " (rerun: PGHA_SEED=" << seed << ")\n"
@@ -371,6 +378,14 @@ TEST(ReconcileProperty, Sync) {
 }
 TEST(ReconcileProperty, Quorum) {
   run_seeds(ReplicationMode::kQuorum);
+}
+// Five members and two faults at a time: the sync guarantee's rules
+// (which standbys may be promoted, how many must answer) decide here.
+TEST(ReconcileProperty, SyncFiveMembersTwoFaults) {
+  run_seeds(ReplicationMode::kSync, 5, 2, 1, 20);
+}
+TEST(ReconcileProperty, QuorumFiveMembersTwoFaults) {
+  run_seeds(ReplicationMode::kQuorum, 5, 2, 2, 20);
 }
 
 }  // namespace
