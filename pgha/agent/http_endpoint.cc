@@ -172,6 +172,16 @@ void HttpEndpoint::answer(int conn) {
       write_all(conn,
                 "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
                 "Content-Length: 0\r\n\r\n");
+      // Read what the client still sends (bounded) before closing: closing
+      // with unread bytes resets the connection and can destroy the answer.
+      ::shutdown(conn, SHUT_WR);
+      for (size_t drained = 0; drained < kRequestHeadBytesMax;) {
+        pollfd d{conn, POLLIN, 0};
+        if (::poll(&d, 1, 200) <= 0) break;
+        ssize_t got = ::recv(conn, buf, sizeof buf, 0);
+        if (got <= 0) break;
+        drained += static_cast<size_t>(got);
+      }
       return;
     }
     pollfd p{conn, POLLIN, 0};
