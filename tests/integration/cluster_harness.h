@@ -43,7 +43,7 @@ struct ClusterOptions {
   // Keep the temp dir (data and logs) after the cluster is destroyed.
   bool keep_dir = false;
   // More flags for every node (e.g. --retention-min-records=...).
-  std::vector<std::string> extra_args;
+  std::vector<std::string> extra_args = {};
 };
 
 // How a node process ended (see Cluster::exit_status).
