@@ -12,6 +12,7 @@
 #include <charconv>
 
 #include "api/change_json.h"
+#include "api/http_dump.h"
 #include "api/http_limits.h"
 #include "api/http_router_internal.h"
 
@@ -380,6 +381,11 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
       path.starts_with("/cluster/members/") || path == "/cluster/leader") {
     HttpReply out = co_await dispatch_members(req, path, q, qs, route_name);
     co_return Routed{std::move(out), {}};
+  }
+  if (path == "/admin/dump") {  // http_dump.cc
+    route_name = "/admin/dump";
+    blocking = true;
+    co_return route_dump(svc_, req);
   }
   co_return Routed{dispatch_admin(req, path, q, route_name), {}};
 }

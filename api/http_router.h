@@ -62,8 +62,10 @@ struct SseStart {
 };
 
 struct Routed {
-  HttpReply reply;              // unless sse is set
+  HttpReply reply;              // unless sse or stream is set
   std::optional<SseStart> sse;  // the request was a valid SSE subscription
+  // GET /admin/dump: a 200 whose body the session copies from this stream.
+  std::shared_ptr<ByteStream> stream = nullptr;
 };
 
 // Request counters by route and status, latency, and gauges.

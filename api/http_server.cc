@@ -9,6 +9,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -69,6 +71,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   asio::awaitable<bool> serve_one(Session& s, http::request<http::string_body>& req);
   asio::awaitable<void> answer_read_error(Session& s, beast::error_code ec);
   asio::awaitable<void> run_sse(Session& s, const SseStart& sse);
+  asio::awaitable<void> run_stream(Session& s, std::shared_ptr<ByteStream> body);
   asio::awaitable<bool> write_raw(Session& s, const std::string& data);
 
   asio::io_context& io;
@@ -211,6 +214,10 @@ asio::awaitable<bool> HttpServer::State::serve_one(Session& s,
     co_await run_sse(s, *out.sse);
     co_return false;
   }
+  if (out.stream) {
+    co_await run_stream(s, out.stream);
+    co_return false;
+  }
   http::response<http::string_body> res{static_cast<http::status>(out.reply.status), req.version()};
   res.set(http::field::server, "changeagent");
   res.set(http::field::content_type, out.reply.content_type);
@@ -275,6 +282,33 @@ asio::awaitable<void> HttpServer::State::run_sse(Session& s, const SseStart& sse
       if (!woke_early) out = ": heartbeat\n\n";
     }
     if (!out.empty() && !co_await write_raw(s, out)) co_return;
+  }
+}
+
+// GET /admin/dump: a body with no length, ended by closing the connection.
+// One chunk is pulled at a time and written before the next is asked for, so
+// a slow client slows the producer (bounded queue) rather than growing memory.
+asio::awaitable<void> HttpServer::State::run_stream(Session& s, std::shared_ptr<ByteStream> body) {
+  const std::string head = "HTTP/1.1 200 OK\r\nServer: changeagent\r\nContent-Type: " +
+                           body->content_type() +
+                           "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+  if (!co_await write_raw(s, head)) co_return;
+  struct Pending {
+    explicit Pending(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
+    asio::steady_timer timer;
+    std::optional<Result<std::string>> chunk;
+  };
+  auto executor = co_await asio::this_coro::executor;
+  while (!stopping) {
+    auto pending = std::make_shared<Pending>(executor);
+    body->next([pending](Result<std::string> c) {
+      pending->chunk = std::move(c);
+      pending->timer.cancel();
+    });
+    if (!pending->chunk) co_await pending->timer.async_wait(kAwait);
+    if (!pending->chunk || !pending->chunk->is_ok() || pending->chunk->value().empty()) co_return;
+    const std::string& data = pending->chunk->value();
+    if (!co_await write_raw(s, data)) co_return;
   }
 }
 

@@ -220,6 +220,7 @@ Status Node::Impl::start_transport() {
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Node::~Node() {
+  impl_->stop_dumps();
   if (impl_->ticker) impl_->ticker->cancel();
   if (impl_->transport) impl_->transport->stop();
   if (impl_->writer) impl_->writer->stop();

@@ -109,6 +109,7 @@ class Node final : public Service {
   HealthView health() override;
   void set_marked_down(bool down) override;
   std::string metrics_text() override;
+  Result<std::unique_ptr<ByteStream>> open_dump() override;  // node_dump.cc
 
   struct Impl;
 

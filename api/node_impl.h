@@ -91,6 +91,8 @@ struct MemberAddress {
 std::string encode_member_address(const MemberAddress& a);
 MemberAddress decode_member_address(const std::string& s);
 
+struct DumpProducer;  // node_dump.cc
+
 struct Node::Impl {
   boost::asio::io_context& io;
   NodeOptions opts;
@@ -162,6 +164,11 @@ struct Node::Impl {
   uint64_t next_read_id = 1;
   bool marked_down = false;
   std::function<void()> shutdown_done;
+
+  // GET /admin/dump producers still running (node_dump.cc); stopped and
+  // joined before the store closes.
+  std::vector<std::weak_ptr<DumpProducer>> dumps;
+  void stop_dumps();
 
   // Metrics.
   Counter proposals_total, entries_applied_total, leader_changes_total, forwards_total;

@@ -14,10 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "api/byte_stream.h"
 #include "common/status.h"
 
 namespace api {
@@ -264,6 +266,10 @@ class Service {
   virtual void transfer_leadership(uint64_t id, std::function<void(Status)> done) {
     done(unsupported());
   }
+
+  // GET /admin/dump: this node's store as a changeagent-admin dump, read at
+  // one instant (admin/dump_format.h). kBusy when too many dumps run.
+  virtual Result<std::unique_ptr<ByteStream>> open_dump() { return unsupported(); }
 
   virtual ClusterView cluster() = 0;
   virtual RaftDiagnostics diagnostics() = 0;

@@ -9,6 +9,7 @@
 #include <rocksdb/db.h>
 
 #include "common/status.h"
+#include "raftlog/types.h"
 
 namespace storage {
 
@@ -54,5 +55,14 @@ inline common::Status damaged(std::string_view what, const std::string& dir, std
           ". This store cannot be trusted and was not changed: stop the node, move " + dir +
           " aside (keep it for analysis) and rebuild the node from its peers.");
 }
+
+}  // namespace storage
+
+namespace storage {
+
+// The conf/ records of the meta family in index order, read at `at` (a
+// RocksDB snapshot, or nullptr for the latest). Defined in store.cc.
+common::Result<std::vector<std::pair<raftlog::Index, raftlog::Membership>>> read_confs(
+    const RocksHandles& h, const rocksdb::Snapshot* at, const std::string& dir);
 
 }  // namespace storage

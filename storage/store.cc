@@ -89,7 +89,11 @@ Status check_identity(const StoredIdentity& id, const OpenOptions& o) {
                       ", but this binary reads format version " + std::to_string(kFormatVersion) +
                       " only. Nothing was changed. Run a changeagent binary that reads version " +
                       std::to_string(*id.format_version) +
-                      " (or the matching migration), or point the node at another directory.");
+                      ", or migrate the store with changeagent-admin: `changeagent-admin dump "
+                      "--data-dir " +
+                      o.dir + " --out FILE` with the release that reads version " +
+                      std::to_string(*id.format_version) +
+                      ", then `changeagent-admin load FILE --data-dir NEWDIR` with this one.");
   }
   auto mismatch = [&](const char* what, uint64_t stored, uint64_t wanted) {
     return Status(Code::kFailedPrecondition,
@@ -195,6 +199,9 @@ Result<std::unique_ptr<Store>> Store::open(const OpenOptions& o) {
   std::error_code ec;
   bool exists = std::filesystem::exists(std::filesystem::path(o.dir) / "CURRENT", ec);
   std::vector<std::string> families = {rocksdb::kDefaultColumnFamilyName};
+  if (o.read_only && !exists) {
+    return Status(Code::kNotFound, "storage: no store in " + o.dir);
+  }
   if (exists) {
     auto listed = inspect_existing(o);
     if (!listed.is_ok()) return listed.status();
@@ -208,14 +215,16 @@ Result<std::unique_ptr<Store>> Store::open(const OpenOptions& o) {
       families.push_back(name);
     }
   }
-  auto h = open_db(o.dir, families, o.create_if_missing, false);
+  auto h = open_db(o.dir, families, o.create_if_missing && !o.read_only, o.read_only);
   if (!h.is_ok()) return h.status();
   // Checked again on the handle we keep: the read-only look was only to
   // refuse without touching anything.
   auto id = read_identity(**h, o.dir);
   if (!id.is_ok()) return id.status();
   if (Status s = check_identity(*id, o); !s.is_ok()) return s;
-  if (Status s = init_identity(**h, o, &*id); !s.is_ok()) return s;
+  if (!o.read_only) {
+    if (Status s = init_identity(**h, o, &*id); !s.is_ok()) return s;
+  }
 
   std::unique_ptr<Store> store(new Store(o.dir, std::move(h).value()));
   store->cluster_id_ = raftlog::ClusterId(id->cluster_id.value_or(0));
@@ -427,9 +436,7 @@ Result<raftlog::Snapshot> Store::load_snapshot() const {
   return snap;
 }
 
-namespace {
-
-// conf/ records in index order, read at `at`.
+// conf/ records in index order, read at `at` (storage/rocks.h).
 Result<std::vector<std::pair<Index, raftlog::Membership>>> read_confs(const RocksHandles& h,
                                                                       const rocksdb::Snapshot* at,
                                                                       const std::string& dir) {
@@ -454,8 +461,6 @@ Result<std::vector<std::pair<Index, raftlog::Membership>>> read_confs(const Rock
   if (!it->status().ok()) return from_rocks(it->status(), "scan conf records", dir);
   return out;
 }
-
-}  // namespace
 
 Result<raftlog::Boot> Store::load_boot() const {
   rocksdb::ManagedSnapshot at(handles_->db.get());

@@ -80,6 +80,9 @@ struct OpenOptions {
   // store has none yet. 0 = adopt whatever is stored (possibly nothing).
   raftlog::ClusterId cluster_id;
   raftlog::NodeId node_id;
+  // Open an existing store without writing anything (changeagent-admin's
+  // offline dump and verify). Writes then fail; nothing is ever created.
+  bool read_only = false;
 };
 
 // One persist step of a Ready, applied in this order in one WriteBatch:
@@ -101,6 +104,8 @@ struct PersistBatch {
   std::vector<std::pair<std::string, std::optional<std::string>>> state_rows;
   bool sync = false;  // fsync before write() returns
 };
+
+class StoreExport;  // storage/store_export.h
 
 class Store final : public raftlog::LogReader {
  public:
@@ -145,6 +150,15 @@ class Store final : public raftlog::LogReader {
   // The membership in force at index i: the latest conf/ record at or below
   // it, else the stored snapshot's (storage/compact.cc).
   Result<raftlog::Membership> membership_at(Index i) const;
+
+  // A read of the whole store at one instant (storage/store_export.h).
+  Result<std::unique_ptr<StoreExport>> export_view() const;
+  // Restoring a dump (changeagent-admin load) whose log starts above 1: on
+  // a store that holds no entry and no snapshot, sets the log base to
+  // (index, term) and stores the conf/ records at or below it, synced.
+  // kFailedPrecondition on any other store. (storage/store_export.cc)
+  Status restore_base(Index index, Term term,
+                      const std::vector<std::pair<Index, raftlog::Membership>>& confs);
 
   raftlog::ClusterId cluster_id() const { return cluster_id_; }
   raftlog::NodeId node_id() const { return node_id_; }
