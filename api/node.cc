@@ -111,7 +111,10 @@ Status Node::Impl::open_store() {
   so.node_id = self;
   auto st = storage::Store::open(so);
   if (!st.is_ok()) {
-    if (st.status().code() == Code::kFailedPrecondition) {
+    // The flags hint fits an identity mismatch only; a format-version
+    // refusal already says how to migrate (changeagent-admin).
+    const bool identity = st.status().message().find("format version") == std::string::npos;
+    if (st.status().code() == Code::kFailedPrecondition && identity) {
       return Status(Code::kFailedPrecondition,
                     st.status().message() + " -- the flags (--name " + opts.name +
                         ", --initial-cluster, --initial-cluster-token) describe another node or "

@@ -96,6 +96,9 @@ TEST(StoreOpen, OtherFormatVersionRefusedUntouched) {
   EXPECT_TRUE(contains(msg, "format version " + std::to_string(kFormatVersion + 1))) << msg;
   EXPECT_TRUE(contains(msg, "reads format version " + std::to_string(kFormatVersion))) << msg;
   EXPECT_TRUE(contains(msg, "Nothing was changed")) << msg;
+  // It names the tool that migrates a store between format versions.
+  EXPECT_TRUE(contains(msg, "changeagent-admin dump")) << msg;
+  EXPECT_TRUE(contains(msg, "changeagent-admin load")) << msg;
   EXPECT_EQ(dir_contents(dir.db()), before);
   RawDb(dir.db()).put(keys::kMetaFamily, keys::kFormatVersion, keys::be64(kFormatVersion));
   expect_intact(dir);
