@@ -45,8 +45,9 @@ sim: build
 	$(BUILD_DIR)/tests/sim/raft_sim --nodes=3 --seeds=$(SEEDS)
 	$(BUILD_DIR)/tests/sim/raft_sim --nodes=5 --seeds=$(SEEDS)
 
+# make run TLS=1: HTTPS with client certificates and peer mTLS (docs/SECURITY.md).
 run: build
-	@tools/run-local.sh $(BUILD_DIR)
+	@TLS=$(TLS) tools/run-local.sh $(BUILD_DIR)
 
 # Three PostgreSQL instances under pgha, on `make run`'s cluster (start it first).
 .PHONY: pgha-demo

@@ -5,13 +5,16 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <optional>
 #include <thread>
 
 #include "api/change_json.h"
 #include "api/http_errors.h"
+#include "api/tls.h"
 
 namespace api {
 
@@ -47,12 +50,20 @@ struct Endpoint {
   std::string text;  // as given, for messages
   std::string host;
   std::string port;
+  bool tls = false;
 };
 
-std::optional<Endpoint> parse_endpoint(std::string_view text) {
-  Endpoint ep{std::string(text), {}, "8080"};
+// tls_default: the scheme of an endpoint given without one.
+std::optional<Endpoint> parse_endpoint(std::string_view text, bool tls_default) {
+  Endpoint ep{std::string(text), {}, "8080", tls_default};
   std::string_view s = text;
-  if (s.starts_with("http://")) s.remove_prefix(7);
+  if (s.starts_with("http://")) {
+    s.remove_prefix(7);
+    ep.tls = false;
+  } else if (s.starts_with("https://")) {
+    s.remove_prefix(8);
+    ep.tls = true;
+  }
   while (!s.empty() && s.back() == '/') s.remove_suffix(1);
   if (s.empty()) return std::nullopt;
   if (s.front() == '[') {  // [v6]:port
@@ -104,7 +115,11 @@ struct Client::Impl {
   std::vector<Endpoint> endpoints;
   size_t current = 0;  // index into endpoints of the connection we keep
   asio::io_context io;
+  std::shared_ptr<asio::ssl::context> tls_ctx;  // set when ca/cert/key or an https endpoint
+  // The connection we keep: `stream` for http://, `tls_stream` for https://
+  // (at most one is set).
   std::optional<beast::tcp_stream> stream;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
   beast::flat_buffer buffer;
   uint32_t requests_on_connection = 0;
   std::chrono::steady_clock::time_point last_used;
@@ -121,11 +136,15 @@ struct Client::Impl {
     return result;
   }
 
+  bool connected() const { return stream.has_value() || tls_stream.has_value(); }
+  beast::tcp_stream& tcp() { return tls_stream ? beast::get_lowest_layer(*tls_stream) : *stream; }
+
   void disconnect() {
-    if (stream) {
+    if (connected()) {
       beast::error_code ec;
-      stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+      tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
       stream.reset();
+      tls_stream.reset();
     }
     buffer.clear();
     requests_on_connection = 0;
@@ -142,6 +161,28 @@ struct Client::Impl {
     if (ec) {
       stream.reset();
       return Status(Code::kUnavailable, "cannot connect to " + ep.text + ": " + ec.message());
+    }
+    if (ep.tls) return start_tls(ep);
+    return Status::ok();
+  }
+
+  // Moves the connected stream under TLS: the server's certificate must
+  // chain to the CA and name the host we dialled.
+  Status start_tls(const Endpoint& ep) {
+    tls_stream.emplace(std::move(*stream), *tls_ctx);
+    stream.reset();
+    tls_stream->set_verify_callback(asio::ssl::host_name_verification(ep.host));
+    beast::error_code ec;
+    asio::ip::make_address(ep.host, ec);
+    if (ec) SSL_set_tlsext_host_name(tls_stream->native_handle(), ep.host.c_str());
+    tcp().expires_after(opts.connect_timeout);
+    ec = run([&](auto handler) {
+      tls_stream->async_handshake(asio::ssl::stream_base::client, std::move(handler));
+    });
+    if (ec) {
+      std::string why = tls_failure(tls_stream->native_handle(), ec);
+      tls_stream.reset();
+      return Status(Code::kUnavailable, "TLS handshake with " + ep.text + " failed: " + why);
     }
     return Status::ok();
   }
@@ -178,15 +219,20 @@ Result<HttpResponse> Client::Impl::attempt(size_t i, const http::request<http::s
   if (i != current || now - last_used > kIdleReconnect) disconnect();
   last_used = now;
   current = i;
-  bool reused = stream.has_value();
+  bool reused = connected();
   err.failure = Failure::kNotSent;
-  if (!stream) {
+  if (!connected()) {
     Status s = connect(ep);
     if (!s.is_ok()) return err.status = s;
   }
-  stream->expires_after(timeout);
-  beast::error_code ec =
-      run([&](auto handler) { http::async_write(*stream, req, std::move(handler)); });
+  tcp().expires_after(timeout);
+  beast::error_code ec = run([&](auto handler) {
+    if (tls_stream) {
+      http::async_write(*tls_stream, req, std::move(handler));
+    } else {
+      http::async_write(*stream, req, std::move(handler));
+    }
+  });
   if (ec) {
     disconnect();
     // A reused connection the server closed while idle: nothing was read.
@@ -196,11 +242,17 @@ Result<HttpResponse> Client::Impl::attempt(size_t i, const http::request<http::s
   }
   http::response_parser<http::string_body> parser;
   parser.body_limit(kResponseBytesMax);
-  ec = run([&](auto handler) { http::async_read(*stream, buffer, parser, std::move(handler)); });
+  ec = run([&](auto handler) {
+    if (tls_stream) {
+      http::async_read(*tls_stream, buffer, parser, std::move(handler));
+    } else {
+      http::async_read(*stream, buffer, parser, std::move(handler));
+    }
+  });
   if (ec) {
     disconnect();
     bool closed = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
-                  ec == asio::error::eof;
+                  ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
     // A kept connection the server closed just as we sent: safe to resend
     // when repeating the request cannot do harm.
     if (reused && closed && idempotent) return attempt(i, req, timeout, idempotent, err);
@@ -260,15 +312,25 @@ Client::~Client() = default;
 
 Result<std::unique_ptr<Client>> Client::create(ClientOptions opts) {
   auto impl = std::make_unique<Impl>();
+  bool tls_files = !opts.ca_file.empty() || !opts.cert_file.empty();
+  bool any_tls = false;
   for (const auto& text : opts.endpoints) {
-    auto ep = parse_endpoint(text);
+    auto ep = parse_endpoint(text, tls_files);
     if (!ep) {
-      return Status(Code::kInvalidArgument,
-                    "bad endpoint '" + text + "'; expected host:port or http://host:port");
+      return Status(
+          Code::kInvalidArgument,
+          "bad endpoint '" + text + "'; expected host:port, http://host:port or https://host:port");
     }
+    any_tls |= ep->tls;
     impl->endpoints.push_back(std::move(*ep));
   }
   if (impl->endpoints.empty()) return Status(Code::kInvalidArgument, "no endpoints given");
+  if (any_tls) {
+    TlsFiles files{opts.cert_file, opts.key_file, opts.ca_file};
+    auto ctx = make_client_tls_context(files);
+    if (!ctx.is_ok()) return ctx.status();
+    impl->tls_ctx = std::move(*ctx);
+  }
   impl->opts = std::move(opts);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }

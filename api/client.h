@@ -21,8 +21,16 @@
 namespace api {
 
 struct ClientOptions {
-  // "host:port", "http://host:port" or "[v6addr]:port"; port 8080 if absent.
+  // "host:port", "http://host:port", "https://host:port" or "[v6addr]:port";
+  // port 8080 if absent. Without a scheme: https when ca_file or cert_file
+  // is set, else http.
   std::vector<std::string> endpoints;
+  // HTTPS: the CA the server's certificate must chain to (the system's CAs
+  // when empty), and a client certificate and key to present (for servers
+  // started with --client-cert-auth). PEM files; bad ones fail create().
+  std::string ca_file{};
+  std::string cert_file{};
+  std::string key_file{};
   std::chrono::milliseconds connect_timeout{2000};
   // One attempt's write + read; a long-poll adds its block seconds to it.
   std::chrono::milliseconds request_timeout{10000};

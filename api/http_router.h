@@ -40,7 +40,7 @@ struct HttpRequest {
   // HTTPS and the client presented a certificate that verified against the
   // server's --ca; empty otherwise (plain HTTP, or no certificate). Lets
   // authorization map a certificate to a user (docs/SECURITY.md).
-  std::string client_cert_cn;
+  std::string client_cert_cn{};
 
   // The first header with this lower-case name, or nullptr.
   const std::string* header(std::string_view name) const;

@@ -1,6 +1,8 @@
-// The Beast half of the HTTP server: accepting, reading requests within the
-// limits, writing replies, and streaming SSE. Everything else is in
-// http_router.cc, which is free of Beast.
+// The Beast half of the HTTP server: accepting, the TLS handshake on an
+// HTTPS listener, reading requests within the limits, writing replies, and
+// streaming SSE. Everything else is in http_router.cc, which is free of
+// Beast. A session is a template over its stream (plain TCP or TLS over
+// it); the code after the handshake is the same for both.
 #include "api/http_server.h"
 
 #include <spdlog/spdlog.h>
@@ -15,11 +17,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <unordered_set>
 
 #include "api/change_json.h"
 #include "api/http_limits.h"
 #include "api/http_router.h"
+#include "api/tls.h"
 
 namespace api {
 
@@ -38,12 +42,32 @@ namespace {
 constexpr uint64_t kDrainBytesMax = 4 << 20;
 constexpr std::chrono::seconds kDrainTimeout{1};
 constexpr std::chrono::seconds kRejectTimeout{5};
+// A client that has not finished its TLS handshake by then is dropped.
+constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
+// Waiting for the client's close_notify after ours, at most.
+constexpr std::chrono::seconds kTlsShutdownTimeout{1};
 
-struct Session {
-  explicit Session(tcp::socket sock) : stream(std::move(sock)) {}
-  beast::tcp_stream stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// What stop() needs of a live connection, whatever its stream.
+struct SessionBase {
+  virtual ~SessionBase() = default;
+  virtual void cancel() = 0;
   bool busy = false;  // a request is being served; stop() lets it finish
 };
+
+template <class Stream>
+struct Session : SessionBase {
+  template <class... Args>
+  explicit Session(Args&&... args) : stream(std::forward<Args>(args)...) {}
+  void cancel() override { beast::get_lowest_layer(stream).cancel(); }
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream); }
+  Stream stream;
+  std::string client_cert_cn;  // of a verified client certificate (TLS only)
+};
+
+using PlainSession = Session<beast::tcp_stream>;
+using TlsSession = Session<TlsStream>;
 
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -67,12 +91,20 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
 
   void stop_now();
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> run_session(tcp::socket sock);
-  asio::awaitable<bool> serve_one(Session& s, http::request<http::string_body>& req);
-  asio::awaitable<void> answer_read_error(Session& s, beast::error_code ec);
-  asio::awaitable<void> run_sse(Session& s, const SseStart& sse);
-  asio::awaitable<void> run_stream(Session& s, std::shared_ptr<ByteStream> body);
-  asio::awaitable<bool> write_raw(Session& s, const std::string& data);
+  asio::awaitable<void> run_plain_session(tcp::socket sock);
+  asio::awaitable<void> run_tls_session(tcp::socket sock);
+  template <class S>
+  asio::awaitable<void> serve_requests(S& s);
+  template <class S>
+  asio::awaitable<bool> serve_one(S& s, http::request<http::string_body>& req);
+  template <class S>
+  asio::awaitable<void> answer_read_error(S& s, beast::error_code ec);
+  template <class S>
+  asio::awaitable<void> run_sse(S& s, const SseStart& sse);
+  template <class S>
+  asio::awaitable<bool> write_raw(S& s, const std::string& data);
+  template <class S>
+  asio::awaitable<void> run_stream(S& s, std::shared_ptr<ByteStream> body);
 
   asio::io_context& io;
   Service& svc;
@@ -81,7 +113,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   HttpMetrics metrics;
   Waiters waiters;
   Router router;
-  std::unordered_set<Session*> sessions;  // live connections, for stop()
+  std::unordered_set<SessionBase*> sessions;  // live connections, for stop()
   uint16_t port = 0;
   bool stopping = false;
 };
@@ -92,8 +124,8 @@ void HttpServer::State::stop_now() {
   beast::error_code ec;
   acceptor.close(ec);
   waiters.stop();
-  for (Session* s : sessions) {
-    if (!s->busy) s->stream.cancel();  // ends the wait for the next request
+  for (SessionBase* s : sessions) {
+    if (!s->busy) s->cancel();  // ends the wait for the next request
   }
 }
 
@@ -113,6 +145,35 @@ asio::awaitable<void> reject_overloaded(tcp::socket sock) {
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
+// After an error reply on a connection we close: shut down our side and
+// read (and discard) what the client still sends for a moment, so that the
+// kernel does not answer it with a reset that would destroy our reply.
+asio::awaitable<void> drain_and_close(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(kDrainTimeout);
+  std::array<char, 16 * 1024> sink;
+  for (uint64_t drained = 0; drained < kDrainBytesMax;) {
+    auto [rec, rn] = co_await stream.async_read_some(asio::buffer(sink), kAwait);
+    if (rec) break;
+    drained += rn;
+  }
+}
+
+// A plain HTTP request sent to the HTTPS port: answer it in plain HTTP, so
+// the client sees why instead of a reset.
+asio::awaitable<void> answer_plain_http(beast::tcp_stream& stream) {
+  static const std::string kBody = error_json(
+      kErrBadRequest.code, "this port speaks HTTPS; use an https:// URL (docs/SECURITY.md)");
+  static const std::string kResponse =
+      "HTTP/1.1 400 Bad Request\r\nServer: changeagent\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+  stream.expires_after(kRejectTimeout);
+  auto [ec, n] = co_await asio::async_write(stream.socket(), asio::buffer(kResponse), kAwait);
+  if (!ec) co_await drain_and_close(stream);
+}
+
 }  // namespace
 
 asio::awaitable<void> HttpServer::State::accept_loop() {
@@ -129,24 +190,72 @@ asio::awaitable<void> HttpServer::State::accept_loop() {
     }
     if (sessions.size() >= opts.connections_max) {
       metrics.record("overloaded", 503);
-      asio::co_spawn(io, reject_overloaded(std::move(sock)), log_exception);
+      if (opts.tls) {
+        // A plain-text 503 means nothing to a TLS client: just close.
+        beast::error_code ignored;
+        sock.close(ignored);
+      } else {
+        asio::co_spawn(io, reject_overloaded(std::move(sock)), log_exception);
+      }
       continue;
     }
-    asio::co_spawn(io, run_session(std::move(sock)), log_exception);
+    if (opts.tls) {
+      asio::co_spawn(io, run_tls_session(std::move(sock)), log_exception);
+    } else {
+      asio::co_spawn(io, run_plain_session(std::move(sock)), log_exception);
+    }
   }
 }
 
-asio::awaitable<void> HttpServer::State::run_session(tcp::socket sock) {
+asio::awaitable<void> HttpServer::State::run_plain_session(tcp::socket sock) {
   auto self = shared_from_this();
-  Session s(std::move(sock));
+  PlainSession s(std::move(sock));
   sessions.insert(&s);
   metrics.connections.set(static_cast<int64_t>(sessions.size()));
+  co_await serve_requests(s);
+  beast::error_code ec;
+  s.tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+  sessions.erase(&s);
+  metrics.connections.set(static_cast<int64_t>(sessions.size()));
+}
+
+asio::awaitable<void> HttpServer::State::run_tls_session(tcp::socket sock) {
+  auto self = shared_from_this();
+  // This connection keeps the context it started with across a reload.
+  std::shared_ptr<asio::ssl::context> ctx = opts.tls->current();
+  TlsSession s(std::move(sock), *ctx);
+  sessions.insert(&s);
+  metrics.connections.set(static_cast<int64_t>(sessions.size()));
+  s.tcp().expires_after(kTlsHandshakeTimeout);
+  auto [hec] = co_await s.stream.async_handshake(asio::ssl::stream_base::server, kAwait);
+  if (hec && is_plain_http_on_tls(hec)) {
+    metrics.record("plain_http_on_https", 400);
+    co_await answer_plain_http(s.tcp());
+  } else if (hec) {
+    // Per connection and caused by the client: debug, not a warning.
+    http_log()->debug("TLS handshake with a client failed: {}",
+                      tls_failure(s.stream.native_handle(), hec));
+  } else {
+    s.client_cert_cn = verified_peer_cn(s.stream.native_handle());
+    co_await serve_requests(s);
+    // close_notify, so a client reading to the end (SSE) sees a clean end.
+    s.tcp().expires_after(kTlsShutdownTimeout);
+    co_await s.stream.async_shutdown(kAwait);
+  }
+  beast::error_code ec;
+  s.tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+  sessions.erase(&s);
+  metrics.connections.set(static_cast<int64_t>(sessions.size()));
+}
+
+template <class S>
+asio::awaitable<void> HttpServer::State::serve_requests(S& s) {
   beast::flat_buffer buf;
   while (!stopping) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(kHeaderBytesMax);
     parser.body_limit(opts.body_bytes_max);
-    s.stream.expires_after(opts.idle_timeout);
+    s.tcp().expires_after(opts.idle_timeout);
     auto [ec, n] = co_await http::async_read(s.stream, buf, parser, kAwait);
     if (ec) {
       co_await answer_read_error(s, ec);
@@ -158,13 +267,10 @@ asio::awaitable<void> HttpServer::State::run_session(tcp::socket sock) {
     s.busy = false;
     if (!keep_alive) break;
   }
-  beast::error_code ec;
-  s.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  sessions.erase(&s);
-  metrics.connections.set(static_cast<int64_t>(sessions.size()));
 }
 
-asio::awaitable<void> HttpServer::State::answer_read_error(Session& s, beast::error_code ec) {
+template <class S>
+asio::awaitable<void> HttpServer::State::answer_read_error(S& s, beast::error_code ec) {
   HttpReply r;
   if (ec == http::error::body_limit) {
     r = error_reply(kErrBodyTooLarge,
@@ -184,22 +290,15 @@ asio::awaitable<void> HttpServer::State::answer_read_error(Session& s, beast::er
   res.keep_alive(false);
   res.body() = std::move(r.body);
   res.prepare_payload();
-  s.stream.expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
+  s.tcp().expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
   auto [wec, wn] = co_await http::async_write(s.stream, res, kAwait);
   if (wec) co_return;
-  beast::error_code sec;
-  s.stream.socket().shutdown(tcp::socket::shutdown_send, sec);
-  s.stream.expires_after(kDrainTimeout);
-  std::array<char, 16 * 1024> sink;
-  for (uint64_t drained = 0; drained < kDrainBytesMax;) {
-    auto [rec, rn] = co_await s.stream.async_read_some(asio::buffer(sink), kAwait);
-    if (rec) break;
-    drained += rn;
-  }
+  // Over TLS the drain reads ciphertext, which is all it needs to do.
+  co_await drain_and_close(s.tcp());
 }
 
-asio::awaitable<bool> HttpServer::State::serve_one(Session& s,
-                                                   http::request<http::string_body>& req) {
+template <class S>
+asio::awaitable<bool> HttpServer::State::serve_one(S& s, http::request<http::string_body>& req) {
   HttpRequest r;
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
@@ -209,6 +308,7 @@ asio::awaitable<bool> HttpServer::State::serve_one(Session& s,
     r.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   r.body = std::move(req.body());
+  r.client_cert_cn = s.client_cert_cn;
   Routed out = co_await router.route(r);
   if (out.sse) {
     co_await run_sse(s, *out.sse);
@@ -225,20 +325,22 @@ asio::awaitable<bool> HttpServer::State::serve_one(Session& s,
   res.keep_alive(req.keep_alive() && !stopping);
   res.body() = std::move(out.reply.body);
   res.prepare_payload();
-  s.stream.expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
+  s.tcp().expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
   auto [ec, n] = co_await http::async_write(s.stream, res, kAwait);
   co_return !ec && res.keep_alive();
 }
 
-asio::awaitable<bool> HttpServer::State::write_raw(Session& s, const std::string& data) {
-  s.stream.expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
+template <class S>
+asio::awaitable<bool> HttpServer::State::write_raw(S& s, const std::string& data) {
+  s.tcp().expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
   auto [ec, n] = co_await asio::async_write(s.stream, asio::buffer(data), kAwait);
   co_return !ec;
 }
 
 // Server-Sent Events: the response has no length and ends when the
 // connection closes. Each change is one event whose id resumes the stream.
-asio::awaitable<void> HttpServer::State::run_sse(Session& s, const SseStart& sse) {
+template <class S>
+asio::awaitable<void> HttpServer::State::run_sse(S& s, const SseStart& sse) {
   static const std::string kHead =
       "HTTP/1.1 200 OK\r\nServer: changeagent\r\nContent-Type: text/event-stream\r\n"
       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n";
@@ -288,10 +390,11 @@ asio::awaitable<void> HttpServer::State::run_sse(Session& s, const SseStart& sse
 // GET /admin/dump: a body with no length, ended by closing the connection.
 // One chunk is pulled at a time and written before the next is asked for, so
 // a slow client slows the producer (bounded queue) rather than growing memory.
-asio::awaitable<void> HttpServer::State::run_stream(Session& s, std::shared_ptr<ByteStream> body) {
-  const std::string head = "HTTP/1.1 200 OK\r\nServer: changeagent\r\nContent-Type: " +
-                           body->content_type() +
-                           "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+template <class S>
+asio::awaitable<void> HttpServer::State::run_stream(S& s, std::shared_ptr<ByteStream> body) {
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nServer: changeagent\r\nContent-Type: " + body->content_type() +
+      "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
   if (!co_await write_raw(s, head)) co_return;
   struct Pending {
     explicit Pending(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
@@ -357,7 +460,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Serv
   }
   st->port = st->acceptor.local_endpoint().port();
   asio::co_spawn(io, st->accept_loop(), log_exception);
-  http_log()->debug("HTTP API listening on {}:{}", st->opts.host, st->port);
+  http_log()->debug("HTTP{} API listening on {}:{}", st->opts.tls ? "S" : "", st->opts.host,
+                    st->port);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(st)));
 }
 

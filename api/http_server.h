@@ -22,6 +22,8 @@
 
 namespace api {
 
+class TlsContext;  // api/tls.h
+
 struct HttpOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;                      // 0 = an ephemeral port; see HttpServer::port()
@@ -39,6 +41,11 @@ struct HttpOptions {
   // request, so they must be quick and must not block.
   std::vector<std::pair<std::string, std::function<std::string()>>> diagnostics_sections;
   std::vector<std::function<std::string()>> metrics_sections;
+  // HTTPS when set: every connection does a TLS handshake with the context
+  // current at accept (see TlsContext::reload), and a verified client
+  // certificate's CN reaches the router as HttpRequest::client_cert_cn.
+  // Null: plain HTTP. One HttpServer is one listener; run two for both.
+  std::shared_ptr<TlsContext> tls{};
 };
 
 class HttpServer {

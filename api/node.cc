@@ -200,6 +200,7 @@ Status Node::Impl::start_transport() {
   to.self_name = opts.name;
   to.self_client_url = opts.client_url;
   to.self_peer_address = opts.advertise_peer;
+  to.tls = opts.peer_tls;
   to.listen_host = opts.peer_listen.substr(0, colon);
   try {
     to.listen_port = static_cast<uint16_t>(std::stoul(opts.peer_listen.substr(colon + 1)));

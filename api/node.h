@@ -62,6 +62,8 @@ struct NodeOptions {
   // state is unknown until it is restarted. The server exits after a grace
   // period so that a supervisor restarts it once the disk works again.
   std::function<void(const Status&)> on_storage_failure;
+  // Mutual TLS between peers (--peer-cert/--peer-key/--peer-ca); null = TCP.
+  std::shared_ptr<TlsContext> peer_tls{};
 };
 
 // Deterministic identities, so every node computes the same ones from the

@@ -6,6 +6,9 @@
 #include <deque>
 #include <set>
 
+#include "api/peer_stream.h"
+#include "api/tls.h"
+
 namespace api {
 
 namespace asio = boost::asio;
@@ -40,9 +43,9 @@ std::string frame_bytes(const PeerFrame& frame) {
 
 // Reads one frame; throws on IO error, on a frame over the limit, or on
 // bytes that do not parse.
-awaitable<PeerFrame> read_frame(tcp::socket& sock, uint32_t frame_bytes_max) {
+awaitable<PeerFrame> read_frame(PeerStream& stream, uint32_t frame_bytes_max) {
   unsigned char len[4];
-  co_await asio::async_read(sock, asio::buffer(len, 4), use_awaitable);
+  co_await stream.read(asio::buffer(len, 4));
   uint32_t n = (uint32_t(len[0]) << 24) | (uint32_t(len[1]) << 16) | (uint32_t(len[2]) << 8) |
                uint32_t(len[3]);
   if (n > frame_bytes_max) {
@@ -50,7 +53,7 @@ awaitable<PeerFrame> read_frame(tcp::socket& sock, uint32_t frame_bytes_max) {
                              std::to_string(frame_bytes_max));
   }
   std::string body(n, '\0');
-  co_await asio::async_read(sock, asio::buffer(body), use_awaitable);
+  co_await stream.read(asio::buffer(body));
   PeerFrame frame;
   if (!frame.ParseFromString(body)) throw std::runtime_error("frame does not parse");
   co_return frame;
@@ -63,7 +66,7 @@ struct Peer {
   std::string address;
   std::deque<std::string> queue;  // encoded frames
   std::unique_ptr<asio::steady_timer> wake;
-  std::shared_ptr<tcp::socket> socket;
+  std::shared_ptr<PeerStream> socket;
   bool connected = false;
   bool running = false;
   bool removed = false;
@@ -76,8 +79,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   TransportHandlers handlers;
   tcp::acceptor acceptor;
   std::map<NodeId, std::shared_ptr<Peer>> peers;
-  std::set<std::shared_ptr<tcp::socket>> inbound;
+  std::set<std::shared_ptr<PeerStream>> inbound;
   bool stopped = false;
+  // Inbound refusals (TLS or handshake) repeat at every redial of the
+  // refused peer: the same reason from the same host is logged once a minute.
+  std::map<std::string, std::chrono::steady_clock::time_point> refusals_logged;
 
   Impl(asio::io_context& io_, TransportOptions o, TransportHandlers h)
       : io(io_), opts(std::move(o)), handlers(std::move(h)), acceptor(io_) {}
@@ -119,31 +125,62 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   awaitable<void> accept_loop() {
     auto self = shared_from_this();
     while (!stopped) {
-      auto sock = std::make_shared<tcp::socket>(io);
+      auto sock = std::make_shared<PeerStream>(io, opts.tls);
       boost::system::error_code ec;
-      co_await acceptor.async_accept(*sock, asio::redirect_error(use_awaitable, ec));
+      co_await acceptor.async_accept(sock->socket(), asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (stopped) co_return;
         continue;
       }
-      sock->set_option(tcp::no_delay(true));
+      sock->socket().set_option(tcp::no_delay(true), ec);
       inbound.insert(sock);
       asio::co_spawn(io, serve_inbound(sock), asio::detached);
     }
   }
 
-  awaitable<void> serve_inbound(std::shared_ptr<tcp::socket> sock) {
+  void log_refusal(PeerStream& sock, const std::string& why) {
+    std::string from = endpoint_of(sock.socket());
+    std::string key = from.substr(0, from.rfind(':')) + " " + why;
+    auto now = std::chrono::steady_clock::now();
+    auto [it, fresh] = refusals_logged.try_emplace(key, now);
+    if (!fresh && now - it->second < std::chrono::minutes(1)) return;
+    it->second = now;
+    if (refusals_logged.size() > 1024) refusals_logged.clear();  // bounded
+    log()->error("refusing peer connection from {}: {}", from, why);
+  }
+
+  awaitable<void> serve_inbound(std::shared_ptr<PeerStream> sock) {
     auto self = shared_from_this();
     NodeId from;
     try {
+      // A peer that stalls its TLS handshake cannot hold the connection.
+      asio::steady_timer deadline(io, std::chrono::seconds(5));
+      deadline.async_wait([sock](boost::system::error_code ec) {
+        if (!ec) sock->cancel();
+      });
+      std::string tls_error;
+      try {
+        co_await sock->handshake_as_server();
+      } catch (const std::exception& e) {
+        tls_error = e.what();
+      }
+      deadline.cancel();
+      if (!tls_error.empty()) {
+        if (tls_error.find("certificate verify failed") != std::string::npos) {
+          tls_error += " (is its certificate signed by --peer-ca?)";
+        }
+        log_refusal(*sock, tls_error);
+        throw std::runtime_error("");
+      }
       PeerFrame first = co_await read_frame(*sock, opts.frame_bytes_max);
       PeerFrame reply;
       *reply.mutable_handshake() = my_handshake();
       std::string bytes = frame_bytes(reply);
-      co_await asio::async_write(*sock, asio::buffer(bytes), use_awaitable);
+      std::vector<asio::const_buffer> reply_bufs{asio::buffer(bytes)};
+      co_await sock->write(reply_bufs);
       if (!first.has_handshake()) throw std::runtime_error("first frame is not a handshake");
       if (auto why = check_handshake(first.handshake()); !why.empty()) {
-        log()->error("refusing peer connection from {}: {}", endpoint_of(*sock), why);
+        log_refusal(*sock, why);
         throw std::runtime_error("");
       }
       from = NodeId(first.handshake().sender_id());
@@ -162,12 +199,12 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     } catch (const std::exception& e) {
       std::string what = e.what();
       if (!stopped && !what.empty() && what.find("End of file") == std::string::npos &&
+          what.find("stream truncated") == std::string::npos &&
           what.find("Operation canceled") == std::string::npos) {
         log()->warn("peer connection from node {} closed: {}", from.value(), what);
       }
     }
-    boost::system::error_code ignored;
-    sock->close(ignored);
+    sock->close();
     inbound.erase(sock);
   }
 
@@ -183,7 +220,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     tcp::resolver resolver(io);
     auto results = co_await resolver.async_resolve(p.address.substr(0, colon),
                                                    p.address.substr(colon + 1), use_awaitable);
-    p.socket = std::make_shared<tcp::socket>(io);
+    p.socket = std::make_shared<PeerStream>(io, opts.tls);
     // One deadline for connect + handshake: on expiry it cancels the socket's
     // operations, which then fail with operation_aborted.
     asio::steady_timer deadline(io, std::chrono::seconds(2));
@@ -191,17 +228,21 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     deadline.async_wait([sock = p.socket, expired](boost::system::error_code ec) {
       if (ec) return;
       *expired = true;
-      boost::system::error_code ignored;
-      sock->cancel(ignored);
+      sock->cancel();
     });
     boost::system::error_code ec;
-    co_await asio::async_connect(*p.socket, results, asio::redirect_error(use_awaitable, ec));
+    co_await asio::async_connect(p.socket->socket(), results,
+                                 asio::redirect_error(use_awaitable, ec));
     if (ec) throw std::runtime_error(*expired ? "connect timed out" : ec.message());
-    p.socket->set_option(tcp::no_delay(true));
+    p.socket->socket().set_option(tcp::no_delay(true), ec);
+    std::string host = p.address.substr(0, colon);
+    co_await p.socket->handshake_as_client(host);
+    if (*expired) throw std::runtime_error("TLS handshake timed out");
     PeerFrame hello;
     *hello.mutable_handshake() = my_handshake();
     std::string bytes = frame_bytes(hello);
-    co_await asio::async_write(*p.socket, asio::buffer(bytes), use_awaitable);
+    std::vector<asio::const_buffer> hello_bufs{asio::buffer(bytes)};
+    co_await p.socket->write(hello_bufs);
     PeerFrame f = co_await read_frame(*p.socket, opts.frame_bytes_max);
     if (*expired) throw std::runtime_error("handshake timed out");
     if (!f.has_handshake()) throw std::runtime_error("peer did not answer with a handshake");
@@ -241,18 +282,19 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
           }
           std::vector<asio::const_buffer> bufs;
           for (const auto& b : batch) bufs.push_back(asio::buffer(b));
-          co_await asio::async_write(*p->socket, bufs, use_awaitable);
+          co_await p->socket->write(bufs);
         }
+      } catch (const boost::system::system_error& e) {
+        // Over TLS this is where the other side's refusal of our
+        // certificate shows (TLS 1.3 finishes our handshake first).
+        failure = tls_failure(nullptr, e.code());
       } catch (const std::exception& e) {
         failure = e.what();
       }
       if (failure.empty()) continue;
       // (No co_await inside a catch handler: handle the failure here.)
       p->connected = false;
-      if (p->socket) {
-        boost::system::error_code ignored;
-        p->socket->close(ignored);
-      }
+      if (p->socket) p->socket->close();
       if (stopped || p->removed) break;
       if (failure != p->last_error) {
         log()->warn("peer {} at {}: {} (retrying with backoff)", p->id.value(), p->address,
@@ -313,10 +355,7 @@ void Transport::set_peer(NodeId id, const std::string& host_port) {
     // Re-addressed: the old connection loop ends; a new one dials the new address.
     p->removed = true;
     if (p->wake) p->wake->cancel();
-    if (p->socket) {
-      boost::system::error_code ignored;
-      p->socket->close(ignored);
-    }
+    if (p->socket) p->socket->close();
   }
   impl_->add_peer(id, host_port);
 }
@@ -326,10 +365,7 @@ void Transport::remove_peer(NodeId id) {
   if (it == impl_->peers.end()) return;
   it->second->removed = true;
   if (it->second->wake) it->second->wake->cancel();
-  if (it->second->socket) {
-    boost::system::error_code ignored;
-    it->second->socket->close(ignored);
-  }
+  if (it->second->socket) it->second->socket->close();
   impl_->peers.erase(it);
 }
 
@@ -367,9 +403,9 @@ void Transport::stop() {
   for (auto& [id, p] : impl_->peers) {
     p->removed = true;
     if (p->wake) p->wake->cancel();
-    if (p->socket) p->socket->close(ignored);
+    if (p->socket) p->socket->close();
   }
-  for (auto& s : impl_->inbound) s->close(ignored);
+  for (auto& s : impl_->inbound) s->close();
 }
 
 }  // namespace api

@@ -1,7 +1,9 @@
 // Peer transport: one persistent TCP connection per ordered pair of nodes
 // (A dials B to send to B), carrying length-prefixed PeerFrames. The first
 // frame each way is a Handshake; a cluster id or protocol mismatch closes
-// the connection with one log line on each side. Dropped connections are
+// the connection with one log line on each side. With TLS the handshake
+// frames travel inside a mutually authenticated TLS session; a peer whose
+// certificate does not chain to the peer CA never gets that far. Dropped connections are
 // redialled with capped exponential backoff.
 //
 // Raft tolerates loss, so the transport never blocks the caller: frames for
@@ -26,6 +28,8 @@
 
 namespace api {
 
+class TlsContext;  // api/tls.h
+
 inline constexpr uint32_t kPeerProtocolVersion = 1;
 
 struct TransportOptions {
@@ -40,6 +44,9 @@ struct TransportOptions {
   uint32_t frames_queued_max = 4096;    // per peer
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
+  // Mutual TLS with the peer CA when set (api/peer_stream.h); plain TCP when
+  // null. A new connection uses the context current when it starts.
+  std::shared_ptr<TlsContext> tls{};
 };
 
 struct TransportHandlers {

@@ -22,6 +22,7 @@
 #include "discovery/peer_list.h"
 #include "discovery/report.h"
 #include "tools/changeagent_discovery.h"
+#include "tools/changeagent_tls.h"
 
 namespace po = boost::program_options;
 
@@ -98,8 +99,8 @@ common::Status check_free_space(const std::string& data_dir, uint32_t min_mb) {
                             " MB (--min-free-disk-mb); free space and start again");
 }
 
-common::Status join_cluster(const std::string& urls, api::NodeOptions& nopts) {
-  api::ClientOptions co;
+common::Status join_cluster(const std::string& urls, api::NodeOptions& nopts,
+                            api::ClientOptions co) {
   size_t pos = 0;
   while (pos <= urls.size()) {
     size_t comma = urls.find(',', pos);
@@ -207,11 +208,13 @@ int main(int argc, char** argv) {
       "and reports it in /health; it exits with status 75 this long after, so that a supervisor "
       "restarts it once the disk works (0 = stay up until restarted by hand)")(
       "log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error");
+  tools::add_tls_options(desc);
 
   po::variables_map vm;
   api::NodeOptions nopts;
   api::HttpOptions hopts;
   changeagent::DiscoveryFlags dflags;
+  tools::TlsSetup tls;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
     if (vm.count("config")) {
@@ -238,9 +241,16 @@ int main(int argc, char** argv) {
     hopts.host = chost;
     hopts.port = cport;
     hopts.body_bytes_max = vm["body-bytes-max"].as<uint64_t>();
+    auto tls_r = tools::tls_from_flags(vm);
+    if (!tls_r.is_ok()) return fail(tls_r.status().message());
+    tls = std::move(*tls_r);
+    nopts.peer_tls = tls.peer;
     nopts.client_url = vm.count("advertise-client")
                            ? vm["advertise-client"].as<std::string>()
                            : "http://" + chost + ":" + std::to_string(cport);
+    if (!tls.https_listen.empty() && !vm.count("advertise-client")) {
+      nopts.client_url = "https://" + strip_url(tls.https_listen);
+    }
     if (vm.count("initial-cluster")) {
       auto ic = discovery::parse_initial_cluster(vm["initial-cluster"].as<std::string>());
       if (!ic.is_ok()) return fail(ic.status().message());
@@ -293,7 +303,11 @@ int main(int argc, char** argv) {
     std::error_code ec;
     bool has_data = std::filesystem::exists(std::filesystem::path(nopts.data_dir) / "CURRENT", ec);
     if (!has_data) {
-      if (auto s = join_cluster(vm["join"].as<std::string>(), nopts); !s.is_ok()) {
+      api::ClientOptions co;
+      co.ca_file = tls.client_ca;
+      co.cert_file = tls.client_cert;
+      co.key_file = tls.client_key;
+      if (auto s = join_cluster(vm["join"].as<std::string>(), nopts, co); !s.is_ok()) {
         return fail(s.message());
       }
       spdlog::info("joined cluster {:016x} as node {:016x}; catching up as a learner",
@@ -355,10 +369,29 @@ int main(int argc, char** argv) {
         std::make_unique<changeagent::ProposalTracker>(io, **node, *watcher, nopts.client_url, hex);
     proposals->attach(hopts);
   }
-  auto http = api::HttpServer::start(io, **node, hopts);
-  if (!http.is_ok()) return fail(http.status().message());
-  spdlog::info("serving cluster {} at http://{}:{} (peers on {})", hex, hopts.host, (*http)->port(),
-               nopts.peer_listen);
+  std::unique_ptr<api::HttpServer> http, https;
+  if (tls.plain_http) {
+    auto h = api::HttpServer::start(io, **node, hopts);
+    if (!h.is_ok()) return fail(h.status().message());
+    http = std::move(*h);
+    spdlog::info("serving cluster {} at http://{}:{} (peers on {}{})", hex, hopts.host,
+                 http->port(), nopts.peer_listen, tls.peer ? ", mutual TLS" : "");
+  }
+  if (tls.client) {
+    auto [shost, sport] = split_host_port(tls.https_listen, "--listen-client-https");
+    api::HttpOptions sopts = hopts;
+    sopts.host = shost;
+    sopts.port = sport;
+    sopts.tls = tls.client;
+    auto h = api::HttpServer::start(io, **node, sopts);
+    if (!h.is_ok()) return fail(h.status().message());
+    https = std::move(*h);
+    spdlog::info("serving cluster {} at https://{}:{}{} (peers on {}{})", hex, sopts.host,
+                 https->port(),
+                 tls.client->require_peer_cert() ? ", client certificates required" : "",
+                 nopts.peer_listen, tls.peer ? ", mutual TLS" : "");
+  }
+  tools::reload_tls_on_sighup(io, tls);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   bool stopping = false;
@@ -366,7 +399,8 @@ int main(int argc, char** argv) {
     if (ec || stopping) return;
     stopping = true;
     spdlog::info("signal {}: stopping", sig);
-    (*http)->stop();
+    if (http) http->stop();
+    if (https) https->stop();
     if (proposals) proposals->stop();
     (*node)->shutdown([&] { io.stop(); });
   });

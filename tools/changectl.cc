@@ -70,6 +70,9 @@ api::ClientOptions client_options(const Global& g) {
   opts.cluster_id_hex = g.cluster_id;
   // One command may fail over between endpoints: never onto another cluster.
   opts.learn_cluster_id = true;
+  opts.ca_file = g.ca;
+  opts.cert_file = g.cert;
+  opts.key_file = g.key;
   return opts;
 }
 
@@ -190,7 +193,7 @@ int run(api::Client& c, const Global& g) {
 }
 
 const char* kUsage =
-    "usage: changectl [--endpoints a,b,c] [-o table|json] <command>\n"
+    "usage: changectl [--endpoints a,b,c] [-o table|json] [--ca F [--cert F --key F]] <command>\n"
     "  changes post [--tag t]... [--type N] [--no-wait] JSON|-\n"
     "  changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]\n"
     "  changes watch|tail [--since N] [--tag t]... [--prefix P]\n"
@@ -212,17 +215,28 @@ const char* kUsage =
     "  pgha edit-desired [FILE|-]       (JSON or YAML; no FILE: $EDITOR; CAS on the revision)\n"
     "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 revision mismatch\n";
 
+std::string env_or(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
 Global parse_global(int argc, char** argv, po::options_description& desc) {
   Global g;
   const char* env = std::getenv("CHANGEAGENT_ENDPOINTS");
   desc.add_options()("help,h", "this help")(
       "endpoints,e", po::value(&g.endpoints)->default_value(env ? env : "127.0.0.1:8080"),
-      "comma-separated host:port list (env CHANGEAGENT_ENDPOINTS)")(
+      "comma-separated host:port or http(s)://host:port list (env CHANGEAGENT_ENDPOINTS)")(
       "output,o", po::value(&g.output)->default_value("table"), "table or json")(
       "timeout", po::value(&g.timeout_seconds)->default_value(10), "seconds per request")(
       "cluster-id", po::value(&g.cluster_id),
       "expected cluster id (16 hex digits, as cluster status prints it); without it the id "
-      "of the first answer is sent with every later request")("group", po::value(&g.group), "")(
+      "of the first answer is sent with every later request")(
+      "ca", po::value(&g.ca)->default_value(env_or("CHANGECTL_CA"), ""),
+      "PEM CA to verify HTTPS servers (env CHANGECTL_CA); endpoints without a scheme use https")(
+      "cert", po::value(&g.cert)->default_value(env_or("CHANGECTL_CERT"), ""),
+      "PEM client certificate for servers with --client-cert-auth (env CHANGECTL_CERT)")(
+      "key", po::value(&g.key)->default_value(env_or("CHANGECTL_KEY"), ""),
+      "PEM private key of --cert (env CHANGECTL_KEY)")("group", po::value(&g.group), "")(
       "command", po::value(&g.command), "")("rest", po::value<std::vector<std::string>>(), "");
   po::positional_options_description pos;
   pos.add("group", 1).add("command", 1).add("rest", -1);

@@ -27,6 +27,7 @@ struct Global {
   std::string output = "table";
   double timeout_seconds = 10;
   std::string cluster_id;
+  std::string ca, cert, key;  // HTTPS: PEM files (env CHANGECTL_CA/CERT/KEY)
   std::string group;
   std::string command;
   std::vector<std::string> rest;  // the command's own arguments

@@ -2,6 +2,9 @@
 # `make run`: a local 3-node changeagent cluster in the foreground.
 # Data lives in $DATA_DIR (default ./data); a second run reuses it.
 # Ctrl-C stops all three nodes gracefully.
+# TLS=1 (make run TLS=1): HTTPS only, client certificates required, mutual
+# TLS between the nodes; test certificates are made in $DATA_DIR/certs by
+# tools/gen-test-certs when missing (docs/SECURITY.md).
 set -euo pipefail
 
 BUILD_DIR=${1:-build}
@@ -34,6 +37,24 @@ if [ ! -s "$DATA_DIR/cluster-token" ]; then
   od -An -N8 -tx8 /dev/urandom | tr -d ' \n' > "$DATA_DIR/cluster-token"
 fi
 TOKEN=$(cat "$DATA_DIR/cluster-token")
+
+TLS=${TLS:-0}
+SCHEME=http
+TLS_FLAGS=()
+CURL_TLS=""
+CTL_TLS=""
+if [ "$TLS" = 1 ]; then
+  CERTS="$DATA_DIR/certs"
+  if [ ! -s "$CERTS/ca.crt" ]; then
+    "$(dirname "$0")/gen-test-certs" "$CERTS" >/dev/null
+  fi
+  SCHEME=https
+  TLS_FLAGS=(--cert "$CERTS/server.crt" --key "$CERTS/server.key" --ca "$CERTS/ca.crt"
+    --client-cert-auth --peer-cert "$CERTS/peer.crt" --peer-key "$CERTS/peer.key"
+    --peer-ca "$CERTS/ca.crt")
+  CURL_TLS="--cacert $CERTS/ca.crt --cert $CERTS/client.crt --key $CERTS/client.key "
+  CTL_TLS="--ca $CERTS/ca.crt --cert $CERTS/client.crt --key $CERTS/client.key "
+fi
 INITIAL="n1=127.0.0.1:$((PEER_PORT_BASE + 1)),n2=127.0.0.1:$((PEER_PORT_BASE + 2)),n3=127.0.0.1:$((PEER_PORT_BASE + 3))"
 
 pids=()
@@ -48,8 +69,12 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 for i in 1 2 3; do
-  "$BIN" --name "n$i" --data-dir "$DATA_DIR/n$i" \
-    --listen-client "127.0.0.1:$((CLIENT_PORT_BASE + i))" \
+  if [ "$TLS" = 1 ]; then
+    LISTEN=(--listen-client-https "127.0.0.1:$((CLIENT_PORT_BASE + i))")
+  else
+    LISTEN=(--listen-client "127.0.0.1:$((CLIENT_PORT_BASE + i))")
+  fi
+  "$BIN" --name "n$i" --data-dir "$DATA_DIR/n$i" "${LISTEN[@]}" ${TLS_FLAGS[@]+"${TLS_FLAGS[@]}"} \
     --listen-peer "127.0.0.1:$((PEER_PORT_BASE + i))" \
     --initial-cluster "$INITIAL" --initial-cluster-token "$TOKEN" \
     2>&1 | sed -u "s/^/[n$i] /" &
@@ -57,24 +82,30 @@ for i in 1 2 3; do
 done
 
 # Wait (bounded) for a leader before telling the user the cluster is up.
-EP="127.0.0.1:$((CLIENT_PORT_BASE + 1)),127.0.0.1:$((CLIENT_PORT_BASE + 2)),127.0.0.1:$((CLIENT_PORT_BASE + 3))"
+EP="$SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 1)),$SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 2)),$SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 3))"
 for _ in $(seq 1 100); do
-  if curl -fs "http://127.0.0.1:$((CLIENT_PORT_BASE + 1))/health" >/dev/null 2>&1; then break; fi
+  # shellcheck disable=SC2086
+  if curl -fs $CURL_TLS"$SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 1))/health" >/dev/null 2>&1; then break; fi
   sleep 0.1
 done
 
+if [ "$TLS" = 1 ]; then
+  TLS_NOTE="
+  TLS: HTTPS only, client certificates required, mutual TLS between nodes.
+  Certificates in $CERTS (replace them and send SIGHUP to reload)."
+fi
 cat <<MSG
 
-  changeagent: 3 nodes running, data in $DATA_DIR
-    http://127.0.0.1:$((CLIENT_PORT_BASE + 1))  http://127.0.0.1:$((CLIENT_PORT_BASE + 2))  http://127.0.0.1:$((CLIENT_PORT_BASE + 3))
+  changeagent: 3 nodes running, data in $DATA_DIR${TLS_NOTE:-}
+    $SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 1))  $SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 2))  $SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 3))
 
   Try:
-    curl -s -XPOST -H 'Content-Type: application/json' \\
-         -d '{"data": {"hello": "world"}, "tags": ["demo"]}' http://127.0.0.1:$((CLIENT_PORT_BASE + 1))/changes
-    curl -s 'http://127.0.0.1:$((CLIENT_PORT_BASE + 2))/changes?since=0'
-    $CTL --endpoints $EP changes post '{"n": 1}'
-    $CTL --endpoints $EP changes tail
-    $CTL --endpoints $EP cluster status
+    curl -s $CURL_TLS-XPOST -H 'Content-Type: application/json' \\
+         -d '{"data": {"hello": "world"}, "tags": ["demo"]}' $SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 1))/changes
+    curl -s $CURL_TLS'$SCHEME://127.0.0.1:$((CLIENT_PORT_BASE + 2))/changes?since=0'
+    $CTL $CTL_TLS--endpoints $EP changes post '{"n": 1}'
+    $CTL $CTL_TLS--endpoints $EP changes tail
+    $CTL $CTL_TLS--endpoints $EP cluster status
 
   Ctrl-C stops all three.
 

@@ -314,10 +314,10 @@ std::string Cluster::make_dir(const std::string& name) {
 
 std::vector<std::string> Cluster::node_args(size_t i) const {
   const NodeSpec& n = nodes_[i];
-  std::vector<std::string> args = {
+  std::vector<std::string> args{
       "--name=" + n.name,
       "--data-dir=" + n.data_dir,
-      "--listen-client=" + n.client_address(),
+      (opts_.https ? "--listen-client-https=" : "--listen-client=") + n.client_address(),
       "--listen-peer=" + n.peer_address(),
       n.joined ? "--join=" + n.join_urls : "--initial-cluster=" + initial_cluster(),
       "--initial-cluster-token=" + n.token,
@@ -332,6 +332,7 @@ std::vector<std::string> Cluster::node_args(size_t i) const {
     args.erase(args.begin() + 4);  // --initial-cluster or --join
     args.insert(args.end(), n.bootstrap_args.begin(), n.bootstrap_args.end());
   }
+  args.insert(args.end(), n.extra_args.begin(), n.extra_args.end());
   return args;
 }
 
@@ -499,9 +500,21 @@ void Cluster::sigcont(size_t i) {
 
 // ---- observation ----
 
-std::unique_ptr<api::Client> Cluster::client(size_t i, Millis request_timeout) {
+api::ClientOptions Cluster::client_options() const {
   api::ClientOptions o;
-  o.endpoints = {nodes_[i].client_address()};
+  o.ca_file = opts_.client_ca;
+  o.cert_file = opts_.client_cert;
+  o.key_file = opts_.client_key;
+  return o;
+}
+
+std::string Cluster::client_url(size_t i) const {
+  return (opts_.https ? "https://" : "http://") + nodes_[i].client_address();
+}
+
+std::unique_ptr<api::Client> Cluster::client(size_t i, Millis request_timeout) {
+  api::ClientOptions o = client_options();
+  o.endpoints = {client_url(i)};
   o.connect_timeout = Millis(1000);
   o.request_timeout = request_timeout;
   auto c = api::Client::create(o);
@@ -509,8 +522,8 @@ std::unique_ptr<api::Client> Cluster::client(size_t i, Millis request_timeout) {
 }
 
 std::unique_ptr<api::Client> Cluster::client_all(Millis request_timeout) {
-  api::ClientOptions o;
-  for (const auto& n : nodes_) o.endpoints.push_back(n.client_address());
+  api::ClientOptions o = client_options();
+  for (size_t i = 0; i < nodes_.size(); i++) o.endpoints.push_back(client_url(i));
   o.connect_timeout = Millis(1000);
   o.request_timeout = request_timeout;
   auto c = api::Client::create(o);

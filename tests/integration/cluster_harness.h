@@ -42,8 +42,13 @@ struct ClusterOptions {
   std::string log_level = "info";
   // Keep the temp dir (data and logs) after the cluster is destroyed.
   bool keep_dir = false;
-  // More flags for every node (e.g. --retention-min-records=...).
-  std::vector<std::string> extra_args = {};
+  // HTTPS: nodes serve the API on --listen-client-https (the client port)
+  // and the harness's clients use https:// with these files.
+  bool https = false;
+  std::string client_ca{}, client_cert{}, client_key{};
+  // More flags for every node (--retention-min-records=..., TLS files); NodeSpec::extra_args adds
+  // per node.
+  std::vector<std::string> extra_args{};
 };
 
 // How a node process ended (see Cluster::exit_status).
@@ -72,6 +77,9 @@ struct NodeSpec {
   // When not empty: these flags instead of --initial-cluster/--join (a
   // discovery test's --discovery-file=..., --initial-cluster-size=...).
   std::vector<std::string> bootstrap_args;
+  // Flags for this node only, after ClusterOptions::extra_args (which must
+  // not give the same flags: changeagent refuses a repeated flag).
+  std::vector<std::string> extra_args{};
 
   std::string client_address() const { return "127.0.0.1:" + std::to_string(client_port); }
   std::string peer_address() const { return "127.0.0.1:" + std::to_string(peer_port); }
@@ -150,6 +158,10 @@ class Cluster {
   Status wait_converged(Millis timeout, uint64_t min_index = 0);
 
   std::unique_ptr<api::Client> client(size_t i, Millis request_timeout = Millis(5000));
+  // The TLS files of ClusterOptions (endpoints left empty), and node i's
+  // API URL (http:// or https://).
+  api::ClientOptions client_options() const;
+  std::string client_url(size_t i) const;
   std::unique_ptr<api::Client> client_all(Millis request_timeout = Millis(5000));
 
   // A process of the same binary with these flags, run to completion (for
