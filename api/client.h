@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/cursors.h"
 #include "api/service.h"
 
 namespace api {
@@ -122,6 +123,23 @@ class Client {
   Result<LeaseInfo> lease_keepalive(uint64_t id);
   Status lease_revoke(uint64_t id);  // also deletes the lease's keys
   Result<LeaseInfo> lease_get(uint64_t id);
+
+  // ---- named cursors and checkpoint records (client_cursors.cc; see
+  // api/cursors.h) ----
+  // kNotFound if there is no such cursor.
+  Result<Cursor> get_cursor(const std::string& name, bool consistent = false);
+  // Every cursor, paged through (at most kCursorListLimitMax per request).
+  Result<std::vector<Cursor>> list_cursors(bool consistent = false);
+  // Moves the cursor (creating it). kConflict when it would move backwards
+  // without force ("cursor_behind") or when if_revision does not match
+  // ("revision_mismatch"). Without if_revision it is safe to resend, and is.
+  Result<Cursor> set_cursor(const std::string& name, const CursorWrite& w);
+  // kNotFound if absent (and no if_revision); kConflict on a revision mismatch.
+  Status delete_cursor(const std::string& name, std::optional<uint64_t> if_revision = {});
+  // Appends a checkpoint record (never resent: kTimeout = outcome unknown).
+  Result<Checkpoint> post_checkpoint(const CheckpointInput& in);
+  // The newest checkpoint with `tag` (empty: of any tag); kNotFound if none.
+  Result<Checkpoint> latest_checkpoint(const std::string& tag = {}, bool consistent = false);
 
   // ---- membership (client_members.cc) ----
   // Only the leader changes membership; a follower answers 503 not_leader,

@@ -113,6 +113,8 @@ asio::awaitable<HttpReply> Router::dispatch_leases(const HttpRequest& req, const
 
 asio::awaitable<Result<TxnResult>> Router::run_txn(TxnRequest& txn, bool wait) {
   using Done = Result<TxnResult>;
+  // Cursors, checkpoints and settings have their own routes (cursors.h).
+  if (Status s = check_reserved_write(txn); !s.is_ok()) co_return s;
   // Not one full-expression with co_await: see await_callback.
   auto start = [this, &txn, wait](std::function<void(Done)> done) {
     svc_.txn(std::move(txn), wait, std::move(done));

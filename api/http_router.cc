@@ -13,6 +13,7 @@
 
 #include "api/change_json.h"
 #include "api/http_dump.h"
+#include "api/cursors.h"
 #include "api/http_limits.h"
 #include "api/http_router_internal.h"
 
@@ -373,6 +374,14 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
     HttpReply out = co_await dispatch_keys(req, encoded_path, q, qs, route_name);
     co_return Routed{std::move(out), {}};
   }
+  if (path.starts_with("/config/")) {
+    HttpReply out = co_await dispatch_config(req, path, q, qs, route_name);
+    co_return Routed{std::move(out), {}};
+  }
+  if (path == "/cursors" || path.starts_with("/cursors/")) {
+    HttpReply out = co_await dispatch_cursors(req, path, q, qs, route_name);
+    co_return Routed{std::move(out), {}};
+  }
   if (path == "/leases" || path.starts_with("/leases/")) {
     HttpReply out = co_await dispatch_leases(req, path, q, qs, route_name);
     co_return Routed{std::move(out), {}};
@@ -420,6 +429,15 @@ asio::awaitable<Routed> Router::dispatch_changes(const HttpRequest& req, const s
     if (m != "GET") co_return reply(method_not_allowed("GET"));
     if (!qs.is_ok()) co_return reply(status_reply(qs));
     SseStart sse{q.since, q.tags, q.prefix, q.include_internal || !q.prefix.empty()};
+    if (q.since_time_ns) {
+      if (q.since_given) co_return reply(status_reply(bad("give since or sinceTime, not both")));
+      // Resolved once, at subscription; a reconnect's Last-Event-ID wins.
+      auto first = svc_.read_feed(FeedQuery{0, 1, {}, {}, false, q.since_time_ns});
+      if (!first.is_ok()) {
+        co_return reply(status_reply(first.status(), first_index_if(first.status())));
+      }
+      sse.since = first->since;
+    }
     if (const std::string* last = req.header("last-event-id")) {
       auto v = parse_u64(*last);
       if (!v) co_return reply(status_reply(bad("Last-Event-ID must be a change id")));
@@ -435,6 +453,10 @@ asio::awaitable<Routed> Router::dispatch_changes(const HttpRequest& req, const s
       co_return reply(status_reply(probe.status(), first_index_if(probe.status())));
     }
     co_return Routed{{}, std::move(sse)};
+  }
+  if (path == "/changes/checkpoints" || path.starts_with("/changes/checkpoints/")) {
+    HttpReply out = co_await dispatch_checkpoints(req, path, q, qs, route_name);
+    co_return reply(std::move(out));
   }
   route_name = "/changes/{id}";
   if (m != "GET") co_return reply(method_not_allowed("GET"));
@@ -608,7 +630,14 @@ asio::awaitable<HttpReply> Router::post_changes(const HttpRequest& req, bool bat
         bad("request ids are not supported on key writes yet; "
             "ifRevision makes a key write safe to retry"));
   }
-  for (auto& c : body.value().changes) c.request_id = request_id;
+  for (auto& c : body.value().changes) {
+    c.request_id = request_id;
+    if (c.type == kCheckpointType) {
+      co_return status_reply(bad("type " + std::to_string(kCheckpointType) +
+                                 " is reserved for checkpoint records; use POST "
+                                 "/changes/checkpoints"));
+    }
+  }
   if (body->keyed) {
     HttpReply out = co_await write_key(*body->keyed, wait, wait ? 201 : 202);
     co_return out;
@@ -681,6 +710,7 @@ HttpReply Router::get_metrics() {
   if (!r.body.empty() && r.body.back() != '\n') r.body += '\n';
   metrics_.render(r.body);
   for (const auto& section : opts_.metrics_sections) r.body += section();
+  render_cursor_metrics(svc_, r.body);
   return r;
 }
 

@@ -159,6 +159,30 @@ class Router {
                                                bool keepalive);
   boost::asio::awaitable<HttpReply> grant_lease(const HttpRequest& req);
   HttpReply request_id_error(const Status& s, const std::string& request_id);
+
+  // Named cursors and checkpoint records (http_cursors.cc).
+  boost::asio::awaitable<HttpReply> dispatch_cursors(const HttpRequest& req,
+                                                     const std::string& path, const Query& q,
+                                                     const Status& qs,
+                                                     std::string_view& route_name);
+  boost::asio::awaitable<HttpReply> dispatch_checkpoints(const HttpRequest& req,
+                                                         const std::string& path, const Query& q,
+                                                         const Status& qs,
+                                                         std::string_view& route_name);
+  boost::asio::awaitable<HttpReply> list_cursors(const Query& q);
+  // GET/PUT/DELETE /config/request_id_window (http_config.cc).
+  boost::asio::awaitable<HttpReply> dispatch_config(const HttpRequest& req, const std::string& path,
+                                                    const Query& q, const Status& qs,
+                                                    std::string_view& route_name);
+  boost::asio::awaitable<HttpReply> put_cursor(const HttpRequest& req, const std::string& name,
+                                               const Query& q);
+  boost::asio::awaitable<HttpReply> delete_cursor(const std::string& name, const Query& q);
+  boost::asio::awaitable<HttpReply> post_checkpoint(const HttpRequest& req);
+  // A Txn that may write the reserved prefixes (cursors.h); waits for apply.
+  boost::asio::awaitable<Result<TxnResult>> run_reserved_txn(TxnRequest& txn);
+  // This node's applied index once it reached `index`, or after a short
+  // bounded wait (then possibly less).
+  boost::asio::awaitable<uint64_t> applied_at_least(uint64_t index);
   std::string feed_with_links(const FeedPage& page, const FeedQuery& fq);
   HttpReply get_health();
   HttpReply put_health(const HttpRequest& req, std::optional<std::string> up);

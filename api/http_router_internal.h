@@ -89,6 +89,11 @@ bool is_json_content_type(const std::string* ct);
 // (2026-01-02T03:04:05[.fraction](Z|+hh:mm|-hh:mm)); nullopt if neither.
 std::optional<uint64_t> parse_time_ns(std::string_view s);
 HttpReply method_not_allowed(std::string_view allow);
+// 400 for an ordinary key write under a reserved prefix or with the
+// checkpoint type (http_cursors.cc; see cursors.h).
+Status check_reserved_write(const TxnRequest& txn);
+// changeagent_cursor_lag{cursor=...} for at most kCursorLagMetricsMax cursors.
+void render_cursor_metrics(Service& svc, std::string& out);
 // The limit= of a route: its default when absent, 400 above its maximum.
 Status route_limit(const Router::Query& q, uint32_t default_limit, uint32_t max_limit,
                    uint32_t& out);

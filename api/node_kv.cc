@@ -283,6 +283,7 @@ void Node::txn(TxnRequest req, bool wait, TxnDone done) {
   }
   PbChange c;
   c.set_type(req.change.type);
+  c.set_internal(req.internal);
   for (const auto& t : req.change.tags) c.add_tags(t);
   c.set_data_json(req.change.data_json);
   std::set<std::string> seen;

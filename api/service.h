@@ -79,6 +79,10 @@ struct TxnRequest {
   ChangeInput change;  // recorded in the feed (data, tags, type)
   std::vector<TxnCompare> compares;
   std::vector<TxnOp> ops;
+  // Hidden from the feed unless asked for (internal=true, or a prefix
+  // watch), like lease entries: cursor moves (api/cursors.h) are
+  // bookkeeping, not changes consumers want to read.
+  bool internal = false;
 };
 
 struct TxnResult {

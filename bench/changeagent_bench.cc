@@ -78,6 +78,7 @@ const char kHelp[] =
     "  --cas-keys=1,1000          compare-and-set: counter keys per level\n"
     "  --cas-seconds=S            measured seconds per CAS level (default 5)\n"
     "  --write-to-follower        send writes to a follower instead of the leader\n"
+    "  --request-ids              changeagent writes carry a unique requestId (dedup table cost)\n"
     "  --payload-bytes=N          JSON value per write (default 100)\n"
     "  --catchup-changes=M        preloaded changes (default 1000000)\n"
     "  --preload-batch=N          changes per batch / puts per txn (default 1000)\n"
@@ -99,7 +100,7 @@ Status parse_flags(int argc, char** argv, Options& o) {
     if (eq != std::string::npos) {
       kv[a.substr(0, eq)] = a.substr(eq + 1);
     } else if (a == "start-cluster" || a == "keep-data" || a == "write-to-follower" ||
-               a == "help") {
+               a == "request-ids" || a == "help") {
       kv[a] = "true";
     } else if (i + 1 < argc) {
       kv[a] = argv[++i];
@@ -118,6 +119,8 @@ Status parse_flags(int argc, char** argv, Options& o) {
         o.keep_data = true;
       } else if (k == "write-to-follower") {
         o.write_to_follower = true;
+      } else if (k == "request-ids") {
+        o.request_ids = true;
       } else if (k == "endpoints") {
         o.endpoints = split(v);
       } else if (k == "etcd-endpoints") {

@@ -52,7 +52,10 @@ struct Options {
   double seconds = 10;                      // measured time per write level
   double warmup_seconds = 1;                // unmeasured lead-in per write level
   std::vector<uint32_t> clients{1, 16, 64, 256};
-  bool write_to_follower = false;        // send writes to a follower instead
+  bool write_to_follower = false;  // send writes to a follower instead
+  // changeagent writes carry a unique requestId (exactly-once appends): run
+  // the write load with and without to measure the request-id table.
+  bool request_ids = false;
   uint32_t payload_bytes = 100;          // JSON value per write
   uint64_t catchup_changes = 1000000;    //
   uint32_t preload_batch = 1000;         // changes per batch POST / puts per etcd txn

@@ -74,13 +74,16 @@ class Changeagent : public System {
            "GET /changes/stream (SSE)";
   }
   std::string settings() const override {
-    return "server defaults: tick 25 ms, heartbeat 2 ticks, election 10-20 ticks "
-           "(250-500 ms); --body-bytes-max 8 MiB";
+    return std::string(
+               "server defaults: tick 25 ms, heartbeat 2 ticks, election 10-20 ticks "
+               "(250-500 ms); --body-bytes-max 8 MiB") +
+           (request_ids ? "; every write carries a unique requestId" : "");
   }
 
   Status start(const Options& o) override {
     keep_data_ = o.keep_data;
     payload_bytes = o.payload_bytes;
+    request_ids = o.request_ids;
     if (!o.start_cluster) {
       for (size_t i = 0; i < o.endpoints.size(); i++) {
         members_.push_back(
@@ -175,6 +178,12 @@ class Changeagent : public System {
                      std::string& body) const override {
     target = "/changes";
     body = payload_json(client, seq, payload_bytes);
+    if (request_ids) {
+      // Unique per write in this process and across runs (the start time):
+      // every id is a new entry in the table, none is a retry.
+      body = "{\"data\":" + body + ",\"requestId\":\"" + std::to_string(run_nonce) + "-" +
+             std::to_string(next_request_id++) + "\"}";
+    }
   }
 
   void batch_request(uint64_t first_seq, uint32_t n, std::string& target,
@@ -244,6 +253,9 @@ class Changeagent : public System {
   }
 
   uint32_t payload_bytes = 100;
+  bool request_ids = false;
+  uint64_t run_nonce = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  mutable std::atomic<uint64_t> next_request_id{0};
 };
 
 // ---------------------------------------------------------------- etcd

@@ -226,11 +226,34 @@ void StateView::put(uint64_t index, const Op& op, std::vector<Row>* rows) {
   r.mod_revision = index;
   r.value_json = op.value_json;
   rows->push_back(Row{key_row(op.key), encode_record(r)});
+  update_request_window(op.key);
+}
+
+std::optional<uint64_t> request_window_ns_of(const std::string& value_json) {
+  size_t b = value_json.find_first_not_of(" \t\r\n");
+  size_t e = value_json.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos || e - b + 1 > 12) return std::nullopt;
+  uint64_t seconds = 0;
+  for (size_t i = b; i <= e; i++) {
+    char c = value_json[i];
+    if (c < '0' || c > '9') return std::nullopt;
+    seconds = seconds * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (seconds < 1 || seconds > kRequestIdWindowSecondsMax) return std::nullopt;
+  return seconds * 1000 * 1000 * 1000;
+}
+
+void StateView::update_request_window(const std::string& key) {
+  if (key != kRequestIdWindowKey) return;
+  const KeyRecord* r = get(key);
+  std::optional<uint64_t> ns = r ? request_window_ns_of(r->value_json) : std::nullopt;
+  request_window_ns_ = ns.value_or(default_window_ns_);
 }
 
 void StateView::erase(const std::string& key, std::vector<Row>* rows) {
   auto it = keys_.find(key);
   if (it == keys_.end()) return;
+  if (key == kRequestIdWindowKey) request_window_ns_ = default_window_ns_;
   if (it->second.lease != 0) {
     auto l = leases_.find(it->second.lease);
     if (l != leases_.end()) l->second.keys.erase(key);
@@ -275,6 +298,7 @@ Status StateView::load_row(const std::string& key, const std::string& value) {
     std::string k = key.substr(2);
     if (r.lease != 0) leases_[r.lease].keys.insert(k);
     keys_[k] = std::move(r);
+    update_request_window(k);
     return Status::ok();
   }
   if (key.rfind("l/", 0) == 0) {

@@ -71,10 +71,18 @@ struct RequestRecord {
 
 // How long a request id is remembered, in leader-stamped `_ts` time: a
 // retry stamped more than this after the original is a new append. It must
-// be the same on every node (apply decides with it), so it is a constant of
-// the state machine for now; a cluster-wide setting (replicated config) can
-// replace it later.
+// be the same on every node (apply decides with it), so it is part of the
+// replicated state: the key kRequestIdWindowKey, when it holds a JSON
+// integer of seconds in [1, kRequestIdWindowSecondsMax], replaces the
+// default from the entry that wrote it on, on every node alike (PUT
+// /config/request_id_window writes it). Absent, deleted or malformed: the
+// default.
 inline constexpr uint64_t kRequestIdWindowNsDefault = 10ull * 60 * 1000 * 1000 * 1000;
+inline constexpr const char* kRequestIdWindowKey = "_config/request_id_window";
+inline constexpr uint64_t kRequestIdWindowSecondsMax = 7ull * 24 * 3600;
+// The window a kRequestIdWindowKey value asks for, in ns; nullopt if the
+// value is not an integer of seconds within bounds.
+std::optional<uint64_t> request_window_ns_of(const std::string& value_json);
 
 // One log entry's effect on the state. A plain change has no ops.
 struct Command {
@@ -110,7 +118,7 @@ struct Row {
 class StateView {
  public:
   explicit StateView(uint64_t request_window_ns = kRequestIdWindowNsDefault)
-      : request_window_ns_(request_window_ns) {}
+      : default_window_ns_(request_window_ns), request_window_ns_(request_window_ns) {}
 
   // Applies the command of entry `index`. Indexes must increase across
   // calls. Appends the rows to persist to `rows`. A command that does not
@@ -133,6 +141,8 @@ class StateView {
   // leader's pre-check, so both decide alike.
   const RequestRecord* request(const std::string& id, uint64_t ts_ns) const;
   size_t request_count() const { return requests_.size(); }
+  // The request id window in force (the configured one, else the default).
+  uint64_t request_window_ns() const { return request_window_ns_; }
   const std::map<uint64_t, LeaseRecord>& leases() const { return leases_; }
   bool failed(uint64_t index) const { return failed_.count(index) != 0; }
   uint64_t last_index() const { return last_index_; }
@@ -163,8 +173,12 @@ class StateView {
   std::map<std::string, KeyRecord> keys_;
   std::map<uint64_t, LeaseRecord> leases_;
   std::set<uint64_t> failed_;  // indexes whose command did not apply
+  // Follows kRequestIdWindowKey (set in put/erase/load_row).
+  void update_request_window(const std::string& key);
+
   uint64_t last_index_ = 0;
-  uint64_t request_window_ns_;
+  uint64_t default_window_ns_;
+  uint64_t request_window_ns_;  // derived from keys_: not compared, not persisted
   std::map<std::string, RequestRecord> requests_;
   std::map<uint64_t, std::string> requests_by_index_;  // first index -> id, for pruning in order
 };

@@ -3,7 +3,9 @@
 //   changectl [--endpoints a,b,c] [-o table|json] <group> <command> [options]
 //     changes post [--tag t]... [--type N] [--no-wait] JSON|-
 //     changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]
-//     changes watch|tail [--since N] [--tag t]... [--prefix P]
+//     changes watch [--since N] [--tag t]... [--prefix P]
+//     changes tail [--since N|--from-time T] [--cursor NAME] [--tag t]... [--follow]
+//     cursors list|get|set|delete ...   checkpoints post|latest ...
 //     keys get|put|del|list|watch ...   lease grant|keepalive|revoke|get ...
 //     cluster status | cluster members | health
 //     cluster add NAME PEER_URL [--client-url U] [--learner]
@@ -159,7 +161,12 @@ int run(api::Client& c, const Global& g) {
   if (g.group == "changes") {
     if (g.command == "post") return changes_post(c, g);
     if (g.command == "get") return changes_get(c, g);
-    if (g.command == "watch" || g.command == "tail") return changes_watch(c, g);
+    if (g.command == "watch") return changes_watch(c, g);
+    if (g.command == "tail") return run_changes_tail(g);
+  } else if (g.group == "cursors") {
+    return run_cursors(c, g);
+  } else if (g.group == "checkpoints") {
+    return run_checkpoints(c, g);
   } else if (g.group == "keys") {
     return run_keys(c, g);
   } else if (g.group == "lease") {
@@ -196,7 +203,13 @@ const char* kUsage =
     "usage: changectl [--endpoints a,b,c] [-o table|json] [--ca F [--cert F --key F]] <command>\n"
     "  changes post [--tag t]... [--type N] [--no-wait] JSON|-\n"
     "  changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]\n"
-    "  changes watch|tail [--since N] [--tag t]... [--prefix P]\n"
+    "  changes watch [--since N] [--tag t]... [--prefix P]   (follows until Ctrl-C)\n"
+    "  changes tail [--since N | --from-time T] [--cursor NAME] [--tag t]... [--prefix P]\n"
+    "               [--follow] [--commit-every N]   (--cursor: resume from it, commit to it)\n"
+    "  cursors list | cursors get NAME [--consistent]\n"
+    "  cursors set NAME INDEX [--if-revision N] [--force]   (--force: may move it back)\n"
+    "  cursors delete NAME [--if-revision N]\n"
+    "  checkpoints post --covers N --location L [--tag t]... | checkpoints latest [--tag t]\n"
     "  keys get KEY [--consistent]\n"
     "  keys put KEY JSON|- [--if-revision N] [--lease ID]   (--if-revision 0: must not exist)\n"
     "  keys del KEY [--if-revision N]\n"
@@ -213,7 +226,8 @@ const char* kUsage =
     "  pgha switchover --to MEMBER | pgha failover [--to MEMBER]   [--wait SECONDS]\n"
     "  pgha pause | pgha resume\n"
     "  pgha edit-desired [FILE|-]       (JSON or YAML; no FILE: $EDITOR; CAS on the revision)\n"
-    "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 revision mismatch\n";
+    "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 revision mismatch or cursor "
+    "behind\n";
 
 std::string env_or(const char* name) {
   const char* v = std::getenv(name);

@@ -60,4 +60,10 @@ int run_cluster_change(api::Client& c, const Global& g);
 // pgha list|switchover|failover|pause|resume|history|edit-desired (changectl_pgha.cc).
 int run_pgha(api::Client& c, const Global& g);
 
+// changes tail (a FeedReader, from a cursor or time), cursors
+// list|get|set|delete, checkpoints post|latest (changectl_feed.cc).
+int run_changes_tail(const Global& g);
+int run_cursors(api::Client& c, const Global& g);
+int run_checkpoints(api::Client& c, const Global& g);
+
 }  // namespace changectl

@@ -293,6 +293,7 @@ class FakeService : public Service {
     c.id = ++last_index_;
     c.ts_ns = ++ts_ns_;
     c.type = req.change.type;
+    c.internal = req.internal;
     c.tags = std::move(req.change.tags);
     c.data_json = std::move(req.change.data_json);
     for (auto& op : req.ops) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "api/cursors.h"  // header-only constants: the config key names
+
 namespace state {
 namespace {
 
@@ -257,6 +259,39 @@ TEST(StateViewTest, RequestTableSurvivesReload) {
   EXPECT_EQ(v, w);
   EXPECT_EQ(w.apply(3, tagged("r", 9, 2 * kSec), &rows).outcome, Outcome::kDuplicate);
   EXPECT_EQ(w.load_row(request_row("x"), "R1").code(), common::Code::kCorruption);
+}
+
+// The window is replicated state: a write of kRequestIdWindowKey changes it
+// from that entry on (so every node decides alike), a reload restores it,
+// and a delete or a malformed value falls back to the default.
+TEST(StateViewTest, RequestIdWindowFollowsTheConfigKey) {
+  // The HTTP layer writes the key the state machine reads.
+  EXPECT_EQ(std::string(kRequestIdWindowKey), api::kRequestIdWindowConfigKey);
+  EXPECT_EQ(kRequestIdWindowSecondsMax, api::kRequestIdWindowConfigSecondsMax);
+  StateView v(60 * kSec);
+  std::vector<Row> rows;
+  EXPECT_EQ(request_window_ns_of("30"), 30 * kSec);
+  EXPECT_EQ(request_window_ns_of(" 30\n"), 30 * kSec);
+  EXPECT_FALSE(request_window_ns_of("0"));
+  EXPECT_FALSE(request_window_ns_of("-5"));
+  EXPECT_FALSE(request_window_ns_of("1.5"));
+  EXPECT_FALSE(request_window_ns_of("\"30\""));
+  EXPECT_FALSE(request_window_ns_of(std::to_string(kRequestIdWindowSecondsMax + 1)));
+  v.apply(1, tagged("a", 1, 100 * kSec), &rows);
+  EXPECT_EQ(v.apply(2, put(kRequestIdWindowKey, "10"), &rows).outcome, Outcome::kApplied);
+  EXPECT_EQ(v.request_window_ns(), 10 * kSec);
+  EXPECT_EQ(v.request("a", 111 * kSec), nullptr);  // past the new, shorter window
+  EXPECT_NE(v.request("a", 110 * kSec), nullptr);
+  StateView w(60 * kSec);
+  for (const auto& r : v.all_rows()) ASSERT_TRUE(w.load_row(r.key, *r.value).is_ok());
+  EXPECT_EQ(w.request_window_ns(), 10 * kSec);
+  v.apply(3, put(kRequestIdWindowKey, "\"ten\""), &rows);
+  EXPECT_EQ(v.request_window_ns(), 60 * kSec);
+  v.apply(4, put(kRequestIdWindowKey, "20"), &rows);
+  Command del;
+  del.ops.push_back(Op{kRequestIdWindowKey, true, {}, 0});
+  v.apply(5, del, &rows);
+  EXPECT_EQ(v.request_window_ns(), 60 * kSec);
 }
 
 }  // namespace
