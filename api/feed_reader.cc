@@ -185,6 +185,7 @@ const std::string& FeedReader::endpoint() const {
 }
 
 Status FeedReader::run(const Handlers& h) {
+  if (!h.on_change) return Status(Code::kInvalidArgument, "FeedReader::run needs on_change");
   State& st = *state_;
   // Ends the run: the position is committed (retried over transient errors).
   auto finish = [&](Status result) -> Status {

@@ -174,8 +174,7 @@ TEST_F(CursorTest, KilledReaderRedeliversAtMostTheUncommittedChanges) {
       std::this_thread::sleep_for(Millis(20));  // slow enough to be killed mid-way
       return true;
     };
-    (*reader)->run(h);
-    _exit(0);
+    _exit((*reader)->run(h).is_ok() ? 0 : 4);
   }
   close(fds[1]);
   std::string text;
