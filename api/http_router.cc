@@ -12,8 +12,8 @@
 #include <charconv>
 
 #include "api/change_json.h"
-#include "api/http_dump.h"
 #include "api/cursors.h"
+#include "api/http_dump.h"
 #include "api/http_limits.h"
 #include "api/http_router_internal.h"
 
