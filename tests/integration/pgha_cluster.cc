@@ -266,6 +266,27 @@ Result<std::vector<::pgha::Event>> PghaCluster::history() {
   return out;
 }
 
+Status PghaCluster::wait_sync_settled(size_t i, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    std::string body;
+    if (agent_get(i, "/status", &body) == 200) {
+      try {
+        auto v = boost::json::parse(body);
+        const auto& st = v.at("status").as_object();
+        std::string primary = boost::json::value_to<std::string>(st.at("primary"));
+        const auto& names = st.at("sync").at("names").as_array();
+        bool on_primary = false;
+        for (const auto& n : names) on_primary |= n.as_string() == primary;
+        if (!names.empty() && !on_primary) return Status::ok();
+      } catch (...) {
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return Status(Code::kTimeout, "the sync guarantee did not move to a standby in time");
+}
+
 uint32_t PghaCluster::timeline_of(size_t i) {
   std::string body;
   if (agent_get(i, "/status", &body) != 200) return 0;

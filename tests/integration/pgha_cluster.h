@@ -73,6 +73,11 @@ class PghaCluster {
   common::Status write_desired(const ::pgha::Desired& d, uint64_t revision);
   // Every event in the cluster's history (tag pgha:<cluster>), in order.
   common::Result<std::vector<::pgha::Event>> history();
+  // Waits until the status (as agent i sees it) guarantees acknowledged
+  // commits on a standby, not on the primary alone: after a handover the
+  // guarantee moves to the new standbys only once they caught up, and
+  // until then no failover can be sure of every acknowledged commit.
+  common::Status wait_sync_settled(size_t i, std::chrono::milliseconds timeout);
   // The timeline agent i's PostgreSQL reports (via its /status), 0 if unknown.
   uint32_t timeline_of(size_t i);
 

@@ -75,6 +75,7 @@ TEST_F(PghaFailoverTest, BootstrapThenKillPrimaryThenRejoin) {
   WriteProbe probe(ports);
   std::this_thread::sleep_for(milliseconds(3000));
   ASSERT_GT(writer.acked().size(), 10u) << "the writer makes progress before the failure";
+  ASSERT_TRUE(ok(c.wait_sync_settled(p, milliseconds(30000))));
   uint32_t tl_before = c.timeline_of(p);
   ASSERT_GT(tl_before, 0u);
 

@@ -126,6 +126,7 @@ TEST_F(PghaSwitchoverTest, StoreOutageSwitchoverAndPausedAgent) {
   // ---- 3. the primary's agent is paused (SIGSTOP) ----
   {
     size_t old = target;
+    ASSERT_TRUE(ok(c.wait_sync_settled(old, milliseconds(30000))));
     uint32_t tl = c.timeline_of(old);
     auto t_stop = Clock::now();
     c.sigstop_agent(old);
