@@ -77,8 +77,8 @@ for i in 1 2 3; do
   "$BIN" --name "n$i" --data-dir "$DATA_DIR/n$i" "${LISTEN[@]}" ${TLS_FLAGS[@]+"${TLS_FLAGS[@]}"} \
     --listen-peer "127.0.0.1:$((PEER_PORT_BASE + i))" \
     --initial-cluster "$INITIAL" --initial-cluster-token "$TOKEN" \
-    2>&1 | sed -u "s/^/[n$i] /" &
-  pids+=($!)
+    > >(sed -u "s/^/[n$i] /") 2>&1 &
+  pids+=($!) # the node itself (a pipeline's $! would be sed's pid)
 done
 
 # Wait (bounded) for a leader before telling the user the cluster is up.
