@@ -122,7 +122,11 @@ TEST_F(FeedTest, RetryStormDuringLeaderKillAppendsOncePerId) {
   std::atomic<int> progress{0};
   std::vector<std::thread> threads;
   for (int w = 0; w < kWriters; w++) {
-    auto c = api::Client::create(api::ClientOptions{endpoints(), Millis(1000), Millis(3000), {}});
+    api::ClientOptions o;
+    o.endpoints = endpoints();
+    o.connect_timeout = Millis(1000);
+    o.request_timeout = Millis(3000);
+    auto c = api::Client::create(o);
     ASSERT_TRUE(ok(c));
     threads.emplace_back([&, w, client = std::shared_ptr<api::Client>(std::move(c.value()))] {
       for (int i = 0; i < kIdsPerWriter; i++) {
