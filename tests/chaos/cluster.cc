@@ -316,7 +316,10 @@ std::vector<std::string> ChaosCluster::node_argv(size_t i) const {
        "--listen-peer=" + n.ip + ":" + std::to_string(n.peer_port), "--initial-cluster=" + ic,
        "--initial-cluster-token=chaos", "--tick-ms=" + std::to_string(cfg_.tick_ms),
        "--heartbeat-ticks=2", "--election-ticks=" + std::to_string(cfg_.election_ticks),
-       "--request-timeout-ms=" + std::to_string(cfg_.request_timeout_ms), "--log-level=info"});
+       "--request-timeout-ms=" + std::to_string(cfg_.request_timeout_ms), "--log-level=info",
+       // Three nodes share the 320 MiB power-loss filesystem, so the default
+       // 64 MB floor would refuse restarts; disk-full still fills to ~0.
+       "--min-free-disk-mb=4"});
   return argv;
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <iostream>
 #include <set>
+#include <thread>
 
 #include "tests/integration/pgha_cluster.h"
 
@@ -113,7 +114,15 @@ TEST_F(PghaFailoverTest, BootstrapThenKillPrimaryThenRejoin) {
             << writer.longest_gap_ms() << " ms; probe rounds " << probe.rounds() << "\n";
 
   // Sync mode: every acknowledged row is on the new primary.
+  // The new primary's postgres was seen restarting right after the old
+  // primary rejoined (CI dry run, cause not yet known; the availability
+  // question is open in the closing note): read with retries so that the
+  // checks below still judge every acknowledged row.
   auto rows = psql(c.agent(*q).pg_port, "SELECT n FROM seq");
+  for (int attempt = 0; attempt < 60 && !ok(rows.status()); attempt++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    rows = psql(c.agent(*q).pg_port, "SELECT n FROM seq");
+  }
   ASSERT_TRUE(ok(rows.status()));
   std::set<std::string> present(rows->begin(), rows->end());
   size_t lost = 0;
