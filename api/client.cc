@@ -1,4 +1,5 @@
 #include "api/client.h"
+#include "api/url_encode.h"
 
 #include <spdlog/spdlog.h>
 
@@ -83,21 +84,6 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, bool tls_default) 
     return std::nullopt;
   }
   return ep;
-}
-
-std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 // How far a failed attempt got, which decides whether it may be retried.

@@ -3,6 +3,7 @@
 #include "api/client.h"
 #include "api/cursors.h"
 #include "api/http_errors.h"
+#include "api/url_encode.h"
 
 namespace api {
 
@@ -17,23 +18,6 @@ Result<T> answer(const Result<HttpResponse>& res, Parse parse) {
   if (!res.is_ok()) return res.status();
   if (!success(*res)) return status_from_http(res->status, res->body);
   return parse(res->body);
-}
-
-// Tags are sent as query values: everything but unreserved characters is
-// percent-encoded.
-std::string encode_query(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -90,7 +74,7 @@ Result<Checkpoint> Client::latest_checkpoint(const std::string& tag, bool consis
   std::string target = "/changes/checkpoints/latest";
   char sep = '?';
   if (!tag.empty()) {
-    target += "?tag=" + encode_query(tag);
+    target += "?tag=" + url_encode(tag);
     sep = '&';
   }
   if (consistent) target += std::string(1, sep) + "consistent=true";

@@ -11,6 +11,7 @@
 #include "api/change_json.h"
 #include "api/cursors.h"
 #include "api/http_errors.h"
+#include "api/url_encode.h"
 
 namespace api {
 
@@ -37,21 +38,6 @@ std::shared_ptr<spdlog::logger> reader_log() {
 bool transient(Code c) {
   return c == Code::kUnavailable || c == Code::kBusy || c == Code::kNotLeader ||
          c == Code::kTimeout || c == Code::kIoError || c == Code::kInternal;
-}
-
-std::string encode_query(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 // The `since` of a page's "next" link: past everything the page looked at,
@@ -96,12 +82,12 @@ struct FeedReader::State {
     std::string t = "/changes?limit=" + std::to_string(opts.limit) +
                     "&block=" + std::to_string(opts.block_seconds);
     if (time_pending) {
-      t += "&sinceTime=" + encode_query(*opts.since_time);
+      t += "&sinceTime=" + url_encode(*opts.since_time);
     } else {
       t += "&since=" + std::to_string(position);
     }
-    for (const auto& tag : opts.tags) t += "&tag=" + encode_query(tag);
-    if (!opts.prefix.empty()) t += "&prefix=" + encode_query(opts.prefix);
+    for (const auto& tag : opts.tags) t += "&tag=" + url_encode(tag);
+    if (!opts.prefix.empty()) t += "&prefix=" + url_encode(opts.prefix);
     return t;
   }
 
