@@ -51,6 +51,9 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentConfig cfg) {
   auto store = Store::create(a->cfg_.store_endpoints, a->cfg_.cluster, a->cfg_.store_timeout);
   if (!store.is_ok()) return store.status();
   a->store_ = std::move(*store);
+  auto events = EventLog::start(a->cfg_.store_endpoints, a->cfg_.store_timeout);
+  if (!events.is_ok()) return events.status();
+  a->events_ = std::move(*events);
   Agent* self = a.get();
   auto http =
       HttpEndpoint::start(a->cfg_.listen, [self](const HttpQuery& q) { return self->handle(q); });
@@ -216,7 +219,6 @@ void Agent::loop_once() {
     local_ = obs;
     if (snap) snap_ = snap;
   }
-  if (store_ok) flush_events();
   if (snap && snap->desired) coordinate(*snap, now);
 
   LocalInput in;
@@ -272,9 +274,7 @@ void Agent::coordinate(const ClusterSnapshot& snap, int64_t now_ms) {
     return;
   }
   for (const auto& r : d.reasons) named_log("reconciler")->info("{}", r);
-  if (auto s = store_->append_events(d.events); !s.is_ok()) {
-    named_log("store")->warn("events not appended: {}", s.to_string());
-  }
+  events_->push(d.events);
   ClusterSnapshot after = base;
   after.status = d.status;
   fence_lost_primary(after);
@@ -311,7 +311,7 @@ void Agent::fence_lost_primary(const ClusterSnapshot& snap) {
                               ": its agent is gone and its PostgreSQL accepted connections"
                         : "not fenced by the coordinator (" + s.message() + ")";
   named_log("reconciler")->warn("{}: {}", h.from, e.message);
-  (void)store_->append_events({e});
+  events_->push(std::move(e));
 }
 
 void Agent::emit(std::string_view kind, const std::string& message) {
@@ -327,19 +327,7 @@ void Agent::emit(std::string_view kind, const std::string& message) {
   }
   // Kept until the store takes it: what an agent did while cut off (a
   // failsafe fence) belongs in the history too.
-  if (pending_events_.size() >= kPendingEventsMax) pending_events_.erase(pending_events_.begin());
-  pending_events_.push_back(std::move(e));
-  flush_events();
-}
-
-void Agent::flush_events() {
-  if (pending_events_.empty()) return;
-  if (auto s = store_->append_events(pending_events_); !s.is_ok()) {
-    named_log("store")->warn("{} event(s) kept until the store answers: {}", pending_events_.size(),
-                             s.to_string());
-    return;
-  }
-  pending_events_.clear();
+  events_->push(std::move(e));
 }
 
 }  // namespace pgha::agent

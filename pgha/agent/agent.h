@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/client.h"
+#include "pgha/agent/event_log.h"
 #include "pgha/agent/http_endpoint.h"
 #include "pgha/agent/store.h"
 #include "pgha/core/reconcile.h"
@@ -70,7 +71,6 @@ class Agent {
   HttpAnswer handle(const HttpQuery& q);
   void watch_loop();
   void emit(std::string_view kind, const std::string& message);
-  void flush_events();
   void wake();
 
   AgentConfig cfg_;
@@ -94,9 +94,9 @@ class Agent {
   std::string last_error_;
   std::vector<std::string> last_reasons_;
 
-  // This agent's events not yet appended (the store was unreachable).
-  std::vector<Event> pending_events_;
-  static constexpr size_t kPendingEventsMax = 100;
+  // The history: events (the coordinator's and this agent's) are appended
+  // off the loop, each exactly once (event_log.h).
+  std::unique_ptr<EventLog> events_;
 
   std::map<std::string, bool> failsafe_answers_;  // the last answer of each peer
 

@@ -58,12 +58,20 @@ Observation Agent::to_model(const pg::Observation& o, int64_t now_ms) const {
   m.replay_lsn = o.replay_lsn;
   m.flush_lsn = o.flush_lsn;
   m.streaming = o.streaming;
+  for (const auto& sw : o.timeline_history) m.timeline_history.push_back({sw.timeline, sw.end_lsn});
   // The upstream by member name: match the sender's host:port against the
   // members' advertised PostgreSQL addresses.
   if (!o.upstream.empty() && snap_) {
     for (const auto& [name, peer] : snap_->members) {
       if (peer.pg_address == o.upstream) m.upstream = name;
     }
+  }
+  // A replica whose history forked from the primary's cannot stream from
+  // it (PostgreSQL retries forever); say so, and the coordinator orders a
+  // rewind. The primary's observation is the one in the last read.
+  if (m.role == PgRole::kReplica && snap_ && snap_->status && snap_->status->primary != cfg_.name) {
+    auto p = snap_->members.find(snap_->status->primary);
+    if (p != snap_->members.end()) m.diverged = !divergence(m, p->second).empty();
   }
   m.rewind_failed = rewind_failed_;
   m.synchronous_standby_names = o.synchronous_standby_names;

@@ -119,19 +119,6 @@ Result<bool> Store::write_status(const ClusterSnapshot& snap, const ClusterStatu
   return r->succeeded;
 }
 
-Status Store::append_events(const std::vector<Event>& events) {
-  if (events.empty()) return Status::ok();
-  std::vector<api::ChangeInput> in;
-  for (const auto& e : events) {
-    api::ChangeInput c;
-    c.data_json = to_json(e);
-    c.tags = event_tags(e);
-    in.push_back(std::move(c));
-  }
-  auto r = client_->post_changes(in);
-  return r.status();
-}
-
 Result<bool> Store::put_desired_if_absent(const Desired& d) {
   if (auto v = validate_desired(d); !v.is_ok()) return v;
   auto r = client_->put_key(desired_key(cluster_), to_json(d), 0);

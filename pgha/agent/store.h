@@ -1,8 +1,8 @@
 // The agent's view of the coordination store (changeagent, through
 // api::Client): one read of everything under /pgha/<cluster>/, the member
 // key on the agent's lease, the coordinator key (CAS on a lease), the status
-// written by CAS while holding the coordinator key, and events appended as
-// tagged changes. Every call is bounded (short request timeouts), so that an
+// written by CAS while holding the coordinator key. (Events go through
+// event_log.h, off the agent's loop.) Every call is bounded (short request timeouts), so that an
 // unreachable store shows up as an error within a loop's time, never a hang.
 #pragma once
 
@@ -48,7 +48,6 @@ class Store {
   // coordinator key still at snap.leader_revision (a coordinator whose
   // lease ran out cannot write). false when the compare failed.
   common::Result<bool> write_status(const ClusterSnapshot& snap, const ClusterStatus& status);
-  common::Status append_events(const std::vector<Event>& events);
   // Writes the desired state (validated first) unless one exists: for
   // `pgha --bootstrap-members`. true when this call wrote it.
   common::Result<bool> put_desired_if_absent(const Desired& d);

@@ -210,12 +210,78 @@ Status validate_desired(const Desired& d) {
   return Status::ok();
 }
 
+common::Result<std::vector<TimelineSwitch>> parse_timeline_history(std::string_view text) {
+  std::vector<TimelineSwitch> out;
+  size_t line_no = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    line_no++;
+    size_t start = line.find_first_not_of(" \t\r");
+    if (start == std::string_view::npos || line[start] == '#') continue;
+    line = line.substr(start);
+    auto bad = [&] {
+      return Status(Code::kInvalidArgument, "timeline history line " + std::to_string(line_no) +
+                                                " '" + std::string(line) +
+                                                "' is not <timeline> <lsn> <reason>");
+    };
+    size_t tab = line.find_first_of(" \t");
+    if (tab == std::string_view::npos) return bad();
+    TimelineSwitch sw;
+    auto [end, ec] = std::from_chars(line.data(), line.data() + tab, sw.timeline);
+    if (ec != std::errc() || end != line.data() + tab || sw.timeline == 0) return bad();
+    std::string_view rest = line.substr(tab);
+    size_t lsn_start = rest.find_first_not_of(" \t");
+    if (lsn_start == std::string_view::npos) return bad();
+    rest = rest.substr(lsn_start);
+    auto lsn = parse_lsn(rest.substr(0, rest.find_first_of(" \t\r")));
+    if (!lsn.is_ok()) return bad();
+    sw.end_lsn = *lsn;
+    out.push_back(sw);
+  }
+  return out;
+}
+
 std::string cluster_tag(std::string_view cluster) {
   return "pgha:" + std::string(cluster);
 }
 
 std::vector<std::string> event_tags(const Event& e) {
   return {"pgha", cluster_tag(e.cluster), e.kind};
+}
+
+namespace {
+
+// FNV-1a, 64 bits: stable across builds and platforms (std::hash is not),
+// so an id computed before a restart matches one computed after it.
+uint64_t fnv1a64(std::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string event_request_id(const Event& e) {
+  // Everything but the message is short and readable; the hash covers the
+  // message and, again, every other field (so a cut kind still differs).
+  std::string whole = e.cluster + '\n' + std::to_string(e.generation) + '\n' + e.kind + '\n' +
+                      e.member + '\n' + std::to_string(e.at_ms) + '\n' + e.message;
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a64(whole)));
+  constexpr size_t kKindBytesMax = 40;
+  std::string id = "pgha/" + e.cluster + "/g" + std::to_string(e.generation) + "/" +
+                   e.kind.substr(0, kKindBytesMax) + "/" + (e.member.empty() ? "-" : e.member) +
+                   "/" + std::to_string(e.at_ms) + "/" + hash;
+  // Only names that failed validation get here; keep the hash, which
+  // alone tells events apart.
+  if (id.size() > kEventRequestIdBytesMax)
+    id = id.substr(0, kEventRequestIdBytesMax - 17) + "/" + hash;
+  return id;
 }
 
 std::string_view name_of(ReplicationMode m) {

@@ -144,6 +144,19 @@ enum class PgHealth {
   kQueryFailed,  // connected, but the status query failed
 };
 
+// One ancestor timeline in a timeline history (PostgreSQL's
+// pg_wal/<TLI>.history): `timeline` ended at `end_lsn`, where its child began.
+struct TimelineSwitch {
+  uint32_t timeline = 0;
+  Lsn end_lsn = 0;
+  bool operator==(const TimelineSwitch&) const = default;
+};
+
+// A timeline history file's text (lines "<parent tli>\t<switch lsn>\t<reason>",
+// blank and '#' lines skipped) as ancestors, oldest first; kInvalidArgument
+// naming the line that does not parse.
+common::Result<std::vector<TimelineSwitch>> parse_timeline_history(std::string_view file_text);
+
 struct Observation {
   std::string member;
   std::string api_url;     // the agent's HTTP endpoint (failsafe, load balancers)
@@ -163,12 +176,17 @@ struct Observation {
   bool streaming = false;
   // Replica: it cannot follow its upstream because its history forked
   // (pg_rewind or a fresh clone is needed).
+  // (The agent sets it from divergence() against the primary's observation.)
   bool diverged = false;
   bool rewind_failed = false;  // the last pg_rewind failed: only a clone helps
   // Primary: the synchronous_standby_names it runs with and the standbys
   // pg_stat_replication reports as sync/quorum.
   std::string synchronous_standby_names;
   std::vector<std::string> sync_standbys;
+  // The ancestors of `timeline`, oldest first, from its history file
+  // (empty on timeline 1, or when the file could not be read). JSON:
+  // "timelineHistory": ["1:0/3000148", ...].
+  std::vector<TimelineSwitch> timeline_history;
   // The status generation whose targets this agent last acted on.
   uint64_t applied_generation = 0;
   std::string last_error;  // "" = none
@@ -313,6 +331,17 @@ std::string to_json(const Event& e);
 // The change's tags: {"pgha", "pgha:<cluster>", <kind>}.
 std::vector<std::string> event_tags(const Event& e);
 std::string cluster_tag(std::string_view cluster);  // "pgha:<cluster>"
+// The request id (Idempotency-Key) an event is appended with, so that a
+// retry after an unknown outcome (a lost answer, a leader change, the
+// agent's own queue resent) appends it once. Derived from the event alone:
+// the same Event always gives the same id, and two events differ in id
+// whenever they differ in cluster, generation (each coordinator decision
+// has its own, written by CAS), kind, member, time or message (hashed):
+//   "pgha/<cluster>/g<generation>/<kind>/<member|->/<at_ms>/<fnv1a64(message) hex>"
+// At most kEventRequestIdBytesMax bytes (names are <= 63 chars; a longer
+// kind is cut, the hash still tells it apart).
+std::string event_request_id(const Event& e);
+inline constexpr size_t kEventRequestIdBytesMax = 256;  // the server's request id limit
 
 // ---- enum names (the JSON spelling) ----
 std::string_view name_of(ReplicationMode m);

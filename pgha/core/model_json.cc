@@ -5,6 +5,7 @@
 // agent-written records are read leniently so a newer agent's extra fields
 // do not break an older coordinator.
 #include <boost/json.hpp>
+#include <charconv>
 #include <limits>
 
 #include "pgha/core/json_reader.h"
@@ -80,6 +81,34 @@ void read_settings(ObjectReader& r, std::map<std::string, std::string>& out) {
       return r.fail("pgSettings." + name + " must be a string, number or boolean");
     }
   }
+}
+
+// "timelineHistory": ["1:0/3000148", "2:0/5000060"], oldest first.
+void read_timeline_history(ObjectReader& r, std::vector<TimelineSwitch>& out) {
+  std::vector<std::string> items;
+  r.str_list("timelineHistory", items);
+  for (const auto& item : items) {
+    TimelineSwitch sw;
+    size_t colon = item.find(':');
+    auto lsn = colon == std::string::npos
+                   ? common::Result<Lsn>(common::Status(common::Code::kInvalidArgument, "no ':'"))
+                   : parse_lsn(std::string_view(item).substr(colon + 1));
+    auto [end, ec] = std::from_chars(
+        item.data(), item.data() + (colon == std::string::npos ? 0 : colon), sw.timeline);
+    if (!lsn.is_ok() || ec != std::errc() || end != item.data() + colon || sw.timeline == 0) {
+      return r.fail("timelineHistory item '" + item + "' must be <timeline>:<lsn>");
+    }
+    sw.end_lsn = *lsn;
+    out.push_back(sw);
+  }
+}
+
+json::array timeline_history_array(const std::vector<TimelineSwitch>& history) {
+  json::array a;
+  for (const auto& sw : history) {
+    a.emplace_back(std::to_string(sw.timeline) + ":" + format_lsn(sw.end_lsn));
+  }
+  return a;
 }
 
 }  // namespace
@@ -187,6 +216,7 @@ common::Result<Observation> parse_observation(std::string_view json_text) {
   r.boolean("rewindFailed", o.rewind_failed);
   r.str("synchronousStandbyNames", o.synchronous_standby_names);
   r.str_list("syncStandbys", o.sync_standbys);
+  read_timeline_history(r, o.timeline_history);
   r.u64("appliedGeneration", o.applied_generation);
   r.str("lastError", o.last_error);
   r.i64("observedAtMs", o.observed_at_ms, 0, kMsMax);
@@ -213,6 +243,7 @@ std::string to_json(const Observation& o) {
                            {"rewindFailed", o.rewind_failed},
                            {"synchronousStandbyNames", o.synchronous_standby_names},
                            {"syncStandbys", to_array(o.sync_standbys)},
+                           {"timelineHistory", timeline_history_array(o.timeline_history)},
                            {"appliedGeneration", o.applied_generation},
                            {"lastError", o.last_error},
                            {"observedAtMs", o.observed_at_ms}});

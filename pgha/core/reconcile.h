@@ -115,4 +115,17 @@ std::string sync_names_text(ReplicationMode mode, uint32_t n,
 
 std::string_view name_of(LocalActionKind k);
 
+// Why `replica` cannot stream from `primary` without pg_rewind (or a clone),
+// "" when it can or when the observations cannot tell. PostgreSQL follows a
+// newer timeline only from a point at or before where its parent ended, so
+// a replica diverged when:
+//   - it runs on a timeline above the primary's (it was promoted on its own);
+//   - its timeline is not among the primary's ancestors (a fork), or an
+//     ancestor both know ended at different LSNs;
+//   - its timeline ended in the primary's history at S and it replayed past
+//     S (it holds WAL the primary never had: a failover lost it).
+// Only a running replica and a running primary with known timelines are
+// judged; the primary's history must be known once it is past timeline 1.
+std::string divergence(const Observation& replica, const Observation& primary);
+
 }  // namespace pgha

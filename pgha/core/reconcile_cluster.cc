@@ -258,8 +258,13 @@ void set_replica_targets(Run& r) {
     if (r.s.handover && m.name == r.s.handover->from) continue;
     t.follow = r.s.primary;
     if (!o) continue;  // keep its last target until its agent returns
+    // Judged here too, not only by its agent: both observations are at hand.
+    const Observation* primary = r.obs(r.s.primary);
+    std::string forked = primary ? divergence(*o, *primary) : "";
+    if (forked.empty() && o->diverged) forked = "its agent found its history forked";
+    const bool diverged = !forked.empty();
     bool streams_from_primary =
-        serving_replica(*o) && o->upstream == r.s.primary && o->streaming && !o->diverged;
+        serving_replica(*o) && o->upstream == r.s.primary && o->streaming && !diverged;
     if (o->rewind_failed && t.role != TargetRole::kCloneNeeded) {
       t.role = TargetRole::kCloneNeeded;
       r.event(kEventClone, m.name,
@@ -271,10 +276,10 @@ void set_replica_targets(Run& r) {
       r.event(kEventFence, m.name,
               m.name + " runs as a primary but " + r.s.primary +
                   " is the primary: fence it, then rewind it to follow " + r.s.primary);
-    } else if (o->diverged) {
+    } else if (diverged) {
       t.role = TargetRole::kRewindNeeded;
       r.event(kEventRewind, m.name,
-              m.name + " diverged from " + r.s.primary + "'s history: rewind it");
+              m.name + " diverged from " + r.s.primary + "'s history (" + forked + "): rewind it");
     } else {
       t.role = TargetRole::kReplica;
     }

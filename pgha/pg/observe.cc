@@ -4,8 +4,10 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "pgha/core/model.h"
 
@@ -123,6 +125,23 @@ common::Status observe_replica(Conn& c, Observation& o) {
   return common::Status::ok();
 }
 
+// The history file of `timeline` in the data dir, if there is one that
+// parses. The agent runs beside its PostgreSQL and owns the data dir, so a
+// file read is enough (no superuser SQL).
+std::vector<TimelineSwitch> read_timeline_history(const std::string& data_dir, uint32_t timeline) {
+  std::vector<TimelineSwitch> out;
+  if (timeline <= 1) return out;
+  char name[32];
+  std::snprintf(name, sizeof name, "%08X.history", timeline);
+  std::ifstream in(data_dir + "/pg_wal/" + name);
+  if (!in) return out;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto parsed = ::pgha::parse_timeline_history(text);
+  if (!parsed.is_ok()) return out;
+  for (const auto& sw : *parsed) out.push_back({sw.timeline, sw.end_lsn});
+  return out;
+}
+
 }  // namespace
 
 Observation observe(const std::string& data_dir, const ConnTarget& target) {
@@ -162,6 +181,7 @@ Observation observe(const std::string& data_dir, const ConnTarget& target) {
     o.error = st.message();
     return o;
   }
+  o.timeline_history = read_timeline_history(data_dir, o.timeline);
   o.reach = Reach::kOk;
   return o;
 }

@@ -32,6 +32,12 @@ struct StandbyConn {
   uint64_t replay_lsn = 0;
 };
 
+// An ancestor timeline and the LSN where it ended (pg_wal/<TLI>.history).
+struct TimelineSwitch {
+  uint32_t timeline = 0;
+  uint64_t end_lsn = 0;
+};
+
 struct Observation {
   Reach reach = Reach::kNoDataDir;
   PgRole role = PgRole::kUnknown;
@@ -49,7 +55,10 @@ struct Observation {
   bool read_only = false;  // default_transaction_read_only (pgha's fence)
   std::string synchronous_standby_names;
   std::vector<StandbyConn> standbys;  // primary only
-  std::string error;                  // why reach is not kOk
+  // The ancestors of `timeline`, read from its history file in pg_wal
+  // (empty on timeline 1 or when the file is missing or unreadable).
+  std::vector<TimelineSwitch> timeline_history;
+  std::string error;  // why reach is not kOk
 };
 
 // kNoDataDir / kStopped are decided from the data dir (PG_VERSION,

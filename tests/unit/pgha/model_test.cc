@@ -2,6 +2,9 @@
 // refused with a message naming exactly what is wrong.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <vector>
+
 #include "pgha/core/model.h"
 
 namespace pgha {
@@ -189,6 +192,53 @@ TEST(Event, RoundTrips) {
   ASSERT_TRUE(back.is_ok());
   EXPECT_EQ(to_json(*back), to_json(e));
   EXPECT_FALSE(parse_event(R"({"cluster":"main"})").is_ok());
+}
+
+// The request id an event is appended with: a retry of the same event must
+// carry the same id (so the store appends it once), and any two different
+// events must not (or the second would be answered as a duplicate of the
+// first and never recorded).
+TEST(EventRequestId, SameEventSameIdEveryFieldChangesIt) {
+  const Event e{"main", "failover-end", "b", "b is primary on timeline 3", 1700000000123, 4};
+  const std::string id = event_request_id(e);
+  EXPECT_EQ(id.rfind("pgha/main/g4/failover-end/b/1700000000123/", 0), 0u) << id;
+  EXPECT_EQ(event_request_id(Event(e)), id);  // deterministic: a copy, a retry
+  auto back = parse_event(to_json(e));        // and after a trip through JSON
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_EQ(event_request_id(*back), id);
+
+  std::vector<Event> others(6, e);
+  others[0].cluster = "other";
+  others[1].kind = "failover-begin";
+  others[2].member = "c";
+  others[3].message = "b is primary on timeline 4";
+  others[4].at_ms += 1;
+  others[5].generation += 1;
+  std::set<std::string> ids{id};
+  for (const auto& o : others) {
+    EXPECT_TRUE(ids.insert(event_request_id(o)).second) << to_json(o);
+  }
+}
+
+TEST(EventRequestId, FitsTheServersLimitEvenForOversizedFields) {
+  Event cluster_event{"main", "pause", "", "paused by operator", 5, 1};
+  EXPECT_NE(event_request_id(cluster_event).find("/pause/-/"), std::string::npos);
+
+  // Names are validated to 63 chars, but the id must stay within the limit
+  // and distinct even if a caller passed longer ones.
+  Event big{std::string(300, 'c'),
+            std::string(300, 'k'),
+            std::string(300, 'm'),
+            std::string(100000, 'x'),
+            9,
+            9};
+  Event big2 = big;
+  big2.message.back() = 'y';
+  const std::string a = event_request_id(big);
+  const std::string b = event_request_id(big2);
+  EXPECT_LE(a.size(), kEventRequestIdBytesMax);
+  EXPECT_LE(b.size(), kEventRequestIdBytesMax);
+  EXPECT_NE(a, b);
 }
 
 }  // namespace

@@ -667,6 +667,45 @@ TEST(ReconcileCluster, RewindAndClone) {
            {"cloned and streaming", set(replica("c", "a", 1, kPos)), 100,
             want().role("c", TargetRole::kReplica, "a").state(ClusterState::kHealthy)},
        }},
+      {"a replica that replayed past the primary's switch point is rewound (judged by the "
+       "coordinator from both histories, even if its agent did not say so)",
+       [] { return three_members(); },
+       false,
+       {
+           {"a is primary on timeline 2 (timeline 1 ended at 0/3000148); b follows; c stayed "
+            "on timeline 1 and replayed to 0/3000200",
+            [](Coordinator& c) {
+              c.obs["a"] = primary("a", 2, 0x6000000);
+              c.obs["a"].timeline_history = {{1, 0x3000148}};
+              c.obs["b"] = replica("b", "a", 2, 0x6000000);
+              c.obs["b"].timeline_history = {{1, 0x3000148}};
+              c.obs["c"] = replica("c", "", 1, 0x3000200);
+            },
+            100,
+            want()
+                .primary("a")
+                .role("b", TargetRole::kReplica, "a")
+                .role("c", TargetRole::kRewindNeeded, "a")
+                .event(kEventRewind)
+                .says("past 0/3000148")},
+           {"c rewound: on timeline 2, streaming from a", set(replica("c", "a", 2, 0x6000000)), 100,
+            want().role("c", TargetRole::kReplica, "a")},
+       }},
+      {"a replica within the switch point follows the new timeline: no rewind",
+       [] { return three_members(); },
+       false,
+       {
+           {"c on timeline 1 replayed exactly to where it ended",
+            [](Coordinator& c) {
+              c.obs["a"] = primary("a", 2, 0x6000000);
+              c.obs["a"].timeline_history = {{1, 0x3000148}};
+              c.obs["b"] = replica("b", "a", 2, 0x6000000);
+              c.obs["c"] = replica("c", "a", 1, 0x3000148);
+            },
+            100, want().primary("a").role("c", TargetRole::kReplica, "a").no_event(kEventRewind)},
+           {"still no rewind", nullptr, 100,
+            want().role("c", TargetRole::kReplica, "a").no_event(kEventRewind)},
+       }},
       {"a member that starts as a second primary is fenced and rewound",
        [] { return three_members(); },
        true,
