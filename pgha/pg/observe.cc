@@ -125,6 +125,27 @@ common::Status observe_replica(Conn& c, Observation& o) {
   return common::Status::ok();
 }
 
+// The newest timeline this server holds WAL of: the highest TLI among the
+// segment files in pg_wal (24 hex digits, the first 8 the timeline). A
+// replica's received_tli is known only while its WAL receiver runs, and
+// its last restartpoint's timeline lags behind what it replays: after its
+// upstream died, a replica that followed a promotion (and holds the new
+// timeline's segments) would otherwise look like one still on the old
+// timeline, replayed past the switch point (diverged). 0 if none.
+uint32_t newest_wal_timeline(const std::string& data_dir) {
+  uint32_t newest = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(data_dir + "/pg_wal", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != 24 || name.find_first_not_of("0123456789ABCDEF") != std::string::npos) {
+      continue;
+    }
+    newest = std::max(newest, timeline_of_walfile(name).value_or(0));
+  }
+  return newest;
+}
+
 // The history file of `timeline` in the data dir, if there is one that
 // parses. The agent runs beside its PostgreSQL and owns the data dir, so a
 // file read is enough (no superuser SQL).
@@ -181,6 +202,7 @@ Observation observe(const std::string& data_dir, const ConnTarget& target) {
     o.error = st.message();
     return o;
   }
+  if (o.role == PgRole::kReplica) o.timeline = std::max(o.timeline, newest_wal_timeline(data_dir));
   o.timeline_history = read_timeline_history(data_dir, o.timeline);
   o.reach = Reach::kOk;
   return o;
