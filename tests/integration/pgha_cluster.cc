@@ -101,6 +101,32 @@ std::string PghaCluster::store_endpoints() const {
   return out;
 }
 
+Result<size_t> PghaCluster::bootstrap(const BootstrapSpec& spec, milliseconds timeout) {
+  if (auto s = start_store(); !s.is_ok()) return s;
+  if (spec.write_desired) {
+    ::pgha::Desired d;
+    for (const auto& a : agents_) d.members.push_back({a.name});
+    if (spec.primary) d.primary = agents_.at(*spec.primary).name;
+    d.mode = spec.mode;
+    d.quorum_n = spec.mode == ::pgha::ReplicationMode::kSync ? 1 : spec.quorum_n;
+    d.generation = 1;
+    if (auto s = write_desired(d, 0); !s.is_ok()) return s;
+  }
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    if (auto s = start_agent(i); !s.is_ok()) return s;
+  }
+  return wait_healthy(timeout);
+}
+
+bool PghaCluster::wait_replica(size_t i, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (agent_get(i, "/replica") == 200) return true;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return false;
+}
+
 Status PghaCluster::start_agent(size_t i, const std::vector<std::string>& extra_args) {
   AgentSpec& a = agents_[i];
   if (a.pid > 0) return Status(Code::kFailedPrecondition, a.name + " runs already");

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -28,6 +29,29 @@ struct PghaOptions {
   uint32_t loop_ms = 200;
 };
 
+// How bootstrap() starts a cluster from nothing.
+struct BootstrapSpec {
+  // Write this desired state before the agents start; without one the
+  // agents write their own from --bootstrap-members (async, pgha picks).
+  bool write_desired = true;
+  std::optional<size_t> primary;  // the intended primary's index
+  ::pgha::ReplicationMode mode = ::pgha::ReplicationMode::kAsync;
+  uint32_t quorum_n = 0;  // kSync: set to 1 for you
+
+  // The shapes the tests use.
+  static BootstrapSpec with_primary(size_t i, ::pgha::ReplicationMode mode) {
+    BootstrapSpec s;
+    s.primary = i;
+    s.mode = mode;
+    return s;
+  }
+  static BootstrapSpec agents_write_desired() {
+    BootstrapSpec s;
+    s.write_desired = false;
+    return s;
+  }
+};
+
 struct AgentSpec {
   std::string name;
   uint16_t pg_port = 0;
@@ -43,6 +67,9 @@ class PghaCluster {
   ~PghaCluster();
 
   common::Status start_store();
+  // The setup every test and the bench share: the store, the desired state
+  // (per `spec`), every agent, then wait_healthy(timeout). The primary's index.
+  common::Result<size_t> bootstrap(const BootstrapSpec& spec, std::chrono::milliseconds timeout);
   // Starts agent i (again); it keeps its ports and data dir.
   common::Status start_agent(size_t i, const std::vector<std::string>& extra_args = {});
   void kill9_agent(size_t i);
@@ -65,6 +92,8 @@ class PghaCluster {
   // running agent answers /replica 200 (or only the primary when
   // replicas_too is false). The primary's index, or kTimeout.
   common::Result<size_t> wait_healthy(std::chrono::milliseconds timeout, bool replicas_too = true);
+  // Waits until agent i answers /replica 200 (a streaming replica).
+  bool wait_replica(size_t i, std::chrono::milliseconds timeout);
   // Waits until an agent other than `not_this` answers /primary 200.
   common::Result<size_t> wait_new_primary(size_t not_this, std::chrono::milliseconds timeout);
 

@@ -13,43 +13,18 @@
 #include <iostream>
 #include <thread>
 
-#include "tests/integration/pgha_cluster.h"
+#include "tests/integration/pgha_test.h"
 
 namespace integration::pgha {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-::testing::AssertionResult ok(const common::Status& s) {
-  if (s.is_ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.to_string();
-}
-
-class PghaDivergenceTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure() && c_) {
-      std::cerr << c_->log_tails();
-      c_->keep_files();
-    }
-  }
-  std::unique_ptr<PghaCluster> c_;
-};
+class PghaDivergenceTest : public PghaTest {};
 
 TEST_F(PghaDivergenceTest, ForkedReplicaIsDetectedAndRewound) {
-  c_ = std::make_unique<PghaCluster>();
+  const size_t p = bootstrap(BootstrapSpec::with_primary(0, ::pgha::ReplicationMode::kAsync), {},
+                             milliseconds(90000));
+  ASSERT_FALSE(HasFailure());
   PghaCluster& c = *c_;
-  ASSERT_TRUE(ok(c.start_store()));
-  ::pgha::Desired d;
-  for (size_t i = 0; i < c.size(); ++i) d.members.push_back({c.agent(i).name});
-  d.primary = c.agent(0).name;
-  d.generation = 1;
-  ASSERT_TRUE(ok(c.write_desired(d, 0)));
-  for (size_t i = 0; i < c.size(); ++i) ASSERT_TRUE(ok(c.start_agent(i)));
-  auto healthy = c.wait_healthy(milliseconds(90000));
-  ASSERT_TRUE(ok(healthy.status()));
-  const size_t p = *healthy;
   const size_t r = (p + 2) % c.size();
   const uint16_t pport = c.agent(p).pg_port;
   const uint16_t rport = c.agent(r).pg_port;

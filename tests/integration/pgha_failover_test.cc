@@ -12,22 +12,10 @@
 #include <set>
 #include <thread>
 
-#include "tests/integration/pgha_cluster.h"
+#include "tests/integration/pgha_test.h"
 
 namespace integration::pgha {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-::testing::AssertionResult ok(const common::Status& s) {
-  if (s.is_ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.to_string();
-}
-
-int64_t ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
-}
 
 std::set<std::string> kinds(const std::vector<::pgha::Event>& events) {
   std::set<std::string> out;
@@ -35,34 +23,14 @@ std::set<std::string> kinds(const std::vector<::pgha::Event>& events) {
   return out;
 }
 
-class PghaFailoverTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure() && c_) {
-      std::cerr << c_->log_tails();
-      c_->keep_files();
-    }
-  }
-  std::unique_ptr<PghaCluster> c_;
-};
+class PghaFailoverTest : public PghaTest {};
 
 TEST_F(PghaFailoverTest, BootstrapThenKillPrimaryThenRejoin) {
-  c_ = std::make_unique<PghaCluster>();
-  PghaCluster& c = *c_;
-  ASSERT_TRUE(ok(c.start_store()));
-  ::pgha::Desired d;
-  for (size_t i = 0; i < c.size(); ++i) d.members.push_back({c.agent(i).name});
-  d.primary = c.agent(0).name;
-  d.mode = ::pgha::ReplicationMode::kSync;
-  d.quorum_n = 1;
-  d.generation = 1;
-  ASSERT_TRUE(ok(c.write_desired(d, 0)));
-
   auto t_boot = Clock::now();
-  for (size_t i = 0; i < c.size(); ++i) ASSERT_TRUE(ok(c.start_agent(i)));
-  auto healthy = c.wait_healthy(milliseconds(120000));
-  ASSERT_TRUE(ok(healthy.status()));
-  size_t p = *healthy;
+  size_t p = bootstrap(BootstrapSpec::with_primary(0, ::pgha::ReplicationMode::kSync), {},
+                       milliseconds(120000));
+  ASSERT_FALSE(HasFailure());
+  PghaCluster& c = *c_;
   EXPECT_EQ(p, 0u) << "the desired primary n1 was bootstrapped";
   std::cout << "bootstrap of 3 members from nothing: " << ms_since(t_boot) << " ms\n";
 

@@ -10,46 +10,21 @@
 
 #include <iostream>
 
-#include "tests/integration/pgha_cluster.h"
+#include "tests/integration/pgha_test.h"
 
 namespace integration::pgha {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-::testing::AssertionResult ok(const common::Status& s) {
-  if (s.is_ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.to_string();
-}
-
-int64_t ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
-}
 
 bool writable(uint16_t port) {
   return psql(port, "INSERT INTO probe (port) VALUES (" + std::to_string(port) + ")").is_ok();
 }
 
-class PghaFailsafeTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure() && c_) {
-      std::cerr << c_->log_tails();
-      c_->keep_files();
-    }
-  }
-  std::unique_ptr<PghaCluster> c_;
-};
+class PghaFailsafeTest : public PghaTest {};
 
 TEST_F(PghaFailsafeTest, StoreGoneMajorityKeepsPrimaryMinorityFencesIt) {
-  c_ = std::make_unique<PghaCluster>();
+  size_t p = bootstrap(BootstrapSpec::agents_write_desired(), {}, milliseconds(120000));
+  ASSERT_FALSE(HasFailure());
   PghaCluster& c = *c_;
-  ASSERT_TRUE(ok(c.start_store()));
-  for (size_t i = 0; i < c.size(); ++i) ASSERT_TRUE(ok(c.start_agent(i)));
-  auto healthy = c.wait_healthy(milliseconds(120000));
-  ASSERT_TRUE(ok(healthy.status()));
-  size_t p = *healthy;
   uint16_t pport = c.agent(p).pg_port;
   ASSERT_TRUE(ok(psql(pport, "CREATE TABLE seq (n bigint PRIMARY KEY)").status()));
   ASSERT_TRUE(

@@ -15,22 +15,10 @@
 #include <iostream>
 #include <set>
 
-#include "tests/integration/pgha_cluster.h"
+#include "tests/integration/pgha_test.h"
 
 namespace integration::pgha {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-::testing::AssertionResult ok(const common::Status& s) {
-  if (s.is_ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.to_string();
-}
-
-int64_t ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
-}
 
 int64_t wall_ms() {
   return std::chrono::duration_cast<milliseconds>(
@@ -38,41 +26,13 @@ int64_t wall_ms() {
       .count();
 }
 
-class PghaSwitchoverTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure() && c_) {
-      std::cerr << c_->log_tails();
-      c_->keep_files();
-    }
-  }
-  // Waits until agent i answers /replica 200.
-  bool wait_replica(size_t i, milliseconds timeout) {
-    auto t = Clock::now();
-    while (ms_since(t) < timeout.count()) {
-      if (c_->agent_get(i, "/replica") == 200) return true;
-      std::this_thread::sleep_for(milliseconds(200));
-    }
-    return false;
-  }
-  std::unique_ptr<PghaCluster> c_;
-};
+class PghaSwitchoverTest : public PghaTest {};
 
 TEST_F(PghaSwitchoverTest, StoreOutageSwitchoverAndPausedAgent) {
-  c_ = std::make_unique<PghaCluster>();
+  size_t p = bootstrap(BootstrapSpec::with_primary(0, ::pgha::ReplicationMode::kSync), {},
+                       milliseconds(120000));
+  ASSERT_FALSE(HasFailure());
   PghaCluster& c = *c_;
-  ASSERT_TRUE(ok(c.start_store()));
-  ::pgha::Desired d;
-  for (size_t i = 0; i < c.size(); ++i) d.members.push_back({c.agent(i).name});
-  d.primary = c.agent(0).name;
-  d.mode = ::pgha::ReplicationMode::kSync;
-  d.quorum_n = 1;
-  d.generation = 1;
-  ASSERT_TRUE(ok(c.write_desired(d, 0)));
-  for (size_t i = 0; i < c.size(); ++i) ASSERT_TRUE(ok(c.start_agent(i)));
-  auto healthy = c.wait_healthy(milliseconds(120000));
-  ASSERT_TRUE(ok(healthy.status()));
-  size_t p = *healthy;
   uint16_t pport = c.agent(p).pg_port;
   ASSERT_TRUE(ok(psql(pport, "CREATE TABLE seq (n bigint PRIMARY KEY)").status()));
   ASSERT_TRUE(
@@ -120,7 +80,7 @@ TEST_F(PghaSwitchoverTest, StoreOutageSwitchoverAndPausedAgent) {
     std::this_thread::sleep_for(milliseconds(1000));
     std::cout << "switchover: longest write gap " << writer.longest_gap_ms() << " ms (before it "
               << gap_before << " ms)\n";
-    EXPECT_TRUE(wait_replica(p, milliseconds(60000))) << "old primary rejoins as a replica";
+    EXPECT_TRUE(c.wait_replica(p, milliseconds(60000))) << "old primary rejoins as a replica";
   }
 
   // ---- 3. the primary's agent is paused (SIGSTOP) ----
@@ -138,7 +98,7 @@ TEST_F(PghaSwitchoverTest, StoreOutageSwitchoverAndPausedAgent) {
     EXPECT_GT(c.timeline_of(*q), tl);
     std::this_thread::sleep_for(milliseconds(1000));
     c.sigcont_agent(old);
-    EXPECT_TRUE(wait_replica(old, milliseconds(60000)))
+    EXPECT_TRUE(c.wait_replica(old, milliseconds(60000)))
         << "the paused primary rejoins as a replica";
     EXPECT_EQ(c.primaries(), std::vector<size_t>{*q});
   }
