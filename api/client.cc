@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "api/basic_auth.h"
 #include "api/change_json.h"
 #include "api/http_errors.h"
 #include "api/tls.h"
@@ -110,6 +111,7 @@ struct Client::Impl {
   uint32_t requests_on_connection = 0;
   std::chrono::steady_clock::time_point last_used;
   std::string idempotency_key;  // sent as Idempotency-Key while set (a batch's request id)
+  std::string authorization;    // "Basic ..." from opts.basic_auth, or empty
 
   // Runs one async operation to completion on our private io_context; the
   // stream's expiry bounds it.
@@ -180,6 +182,7 @@ struct Client::Impl {
     req.set(http::field::host, ep.host + ":" + ep.port);
     req.set(http::field::user_agent, "changeagent-client");
     if (!opts.cluster_id_hex.empty()) req.set("X-Cluster-Id", opts.cluster_id_hex);
+    if (!authorization.empty()) req.set(http::field::authorization, authorization);
     if (!idempotency_key.empty()) req.set("Idempotency-Key", idempotency_key);
     if (!body.empty()) req.set(http::field::content_type, content_type);
     req.keep_alive(true);
@@ -316,6 +319,12 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions opts) {
     auto ctx = make_client_tls_context(files);
     if (!ctx.is_ok()) return ctx.status();
     impl->tls_ctx = std::move(*ctx);
+  }
+  if (!opts.basic_auth.empty()) {
+    if (opts.basic_auth.find(':') == std::string::npos || opts.basic_auth.front() == ':') {
+      return Status(Code::kInvalidArgument, "basic auth credentials must be user:password");
+    }
+    impl->authorization = basic_auth_header(opts.basic_auth);
   }
   impl->opts = std::move(opts);
   return std::unique_ptr<Client>(new Client(std::move(impl)));

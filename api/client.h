@@ -40,6 +40,9 @@ struct ClientOptions {
   // X-Cluster-Id header) and send it from then on, so failing over to an
   // endpoint of another cluster gets 409 wrong_cluster instead of a write.
   bool learn_cluster_id = false;
+  // "user:password" sent as HTTP basic auth on every request when not
+  // empty (a server started with --auth-file needs it; docs/SECURITY.md).
+  std::string basic_auth;
 };
 
 struct HttpResponse {

@@ -33,6 +33,13 @@ inline constexpr HttpError kErrUnsupportedMediaType{415, "unsupported_media_type
 inline constexpr HttpError kErrHeadersTooLarge{431, "headers_too_large"};
 inline constexpr HttpError kErrBadRequest{400, "bad_request"};
 inline constexpr HttpError kErrOverloaded{503, "overloaded"};
+// One client holds HttpOptions::longpoll_waiters_per_client_max long-polls
+// and SSE streams already; others may still wait.
+inline constexpr HttpError kErrTooManyWaiters{429, "too_many_waiters"};
+// Authentication (api/http_auth.h): no or wrong credentials (401, with
+// WWW-Authenticate), and a known user without the role the route needs (403).
+inline constexpr HttpError kErrUnauthorized{401, "unauthorized"};
+inline constexpr HttpError kErrForbidden{403, "forbidden"};
 
 // {"error": message, "code": code[, "firstIndex": n]}
 std::string error_json(std::string_view code, std::string_view message,

@@ -22,8 +22,10 @@ inline constexpr uint32_t kTxnComparesMax = 128;
 // GET /keys: default and maximum page size; limit=0 or above max is 400.
 inline constexpr uint32_t kKeyListLimitDefault = 100;
 inline constexpr uint32_t kKeyListLimitMax = 10000;
-// Request line plus headers; more is 431 and the connection closes.
-inline constexpr uint32_t kHeaderBytesMax = 16 * 1024;
+// Request line plus headers (HttpOptions::header_bytes_max, default 16 KiB;
+// more is 431 and the connection closes) may not be set below this: basic
+// auth, a long key in the target and the usual headers must fit.
+inline constexpr uint32_t kHeaderBytesMin = 1024;
 // A response that cannot be written in this long belongs to a dead client.
 inline constexpr uint32_t kWriteTimeoutSeconds = 30;
 // SSE: a comment line this often keeps proxies from closing an idle stream.

@@ -14,8 +14,10 @@
 #include "api/change_json.h"
 #include "api/cursors.h"
 #include "api/http_dump.h"
+#include "api/http_auth.h"
 #include "api/http_limits.h"
 #include "api/http_router_internal.h"
+#include "api/log_limiter.h"
 
 namespace api {
 
@@ -83,6 +85,20 @@ asio::awaitable<void> Waiters::wait(Service& svc, uint64_t after, Clock::time_po
   if (!state->woken) co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   live_.erase(state);
   gauge_.set(static_cast<int64_t>(live_.size()));
+}
+
+bool Waiters::enter_client(std::string_view ip, uint32_t max) {
+  auto it = per_client_.find(ip);
+  if (it == per_client_.end()) it = per_client_.emplace(std::string(ip), 0).first;
+  if (it->second >= max) return false;
+  it->second++;
+  return true;
+}
+
+void Waiters::leave_client(std::string_view ip) {
+  auto it = per_client_.find(ip);
+  if (it == per_client_.end()) return;
+  if (--it->second == 0) per_client_.erase(it);
 }
 
 void Waiters::stop() {
@@ -248,6 +264,11 @@ const std::string* HttpRequest::header(std::string_view name) const {
   return nullptr;
 }
 
+std::string_view HttpRequest::remote_ip() const {
+  std::string_view a = remote_address;
+  return a.substr(0, std::min(a.size(), a.rfind(':')));
+}
+
 HttpReply error_reply(const HttpError& e, std::string_view message,
                       std::optional<uint64_t> first_index) {
   return json_reply(e.status, error_json(e.code, message, first_index));
@@ -329,6 +350,25 @@ Status parse_query(Router::Query& q, const boost::urls::url_view& u, uint32_t bl
 
 // ---- routing ----
 
+namespace {
+
+HttpReply too_many_waiters(const HttpRequest& req) {
+  thread_local LogLimiter log_limit;  // per io thread: no lock needed
+  uint64_t suppressed = 0;
+  if (log_limit.allow(Clock::now(), suppressed)) {
+    http_log()->warn(
+        "429 for {}: too many long-polls and streams from one client{}", req.remote_address,
+        suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : std::string());
+  }
+  HttpReply r = error_reply(kErrTooManyWaiters,
+                            "this client has too many long-polls and streams open; "
+                            "close some or block less");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+}  // namespace
+
 asio::awaitable<Routed> Router::route(const HttpRequest& req) {
   auto start = Clock::now();
   std::string_view route_name = "unknown";
@@ -359,6 +399,14 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
   // Keys keep their trailing slash and encoded slashes: routed on the raw path.
   std::string encoded_path(parsed->encoded_path());
 
+  // Before anything else reads the request: api/http_auth.cc decides.
+  if (opts_.auth) {
+    std::optional<HttpReply> denied = co_await opts_.auth->check(req, path);
+    if (denied) {
+      route_name = "auth";
+      co_return Routed{std::move(*denied), {}};
+    }
+  }
   if (path != "/health" && path != "/metrics" && !opts_.cluster_id_hex.empty()) {
     if (auto refused = check_cluster_id(req.header("x-cluster-id"), opts_.cluster_id_hex)) {
       co_return Routed{std::move(*refused), {}};
@@ -411,6 +459,12 @@ asio::awaitable<Routed> Router::dispatch_changes(const HttpRequest& req, const s
     blocking = m == "GET" && q.block_seconds > 0;
     HttpReply out;
     if (m == "GET") {
+      // A long-poll holds a waiter slot of its client for its whole life.
+      std::optional<ClientWaiterSlot> slot;
+      if (blocking) {
+        slot.emplace(waiters_, req.remote_ip(), opts_.longpoll_waiters_per_client_max);
+        if (!slot->held()) co_return reply(too_many_waiters(req));
+      }
       out = co_await get_feed(q);
     } else {
       out = co_await post_changes(req, false, q.wait);

@@ -41,9 +41,12 @@ struct HttpRequest {
   // server's --ca; empty otherwise (plain HTTP, or no certificate). Lets
   // authorization map a certificate to a user (docs/SECURITY.md).
   std::string client_cert_cn{};
+  std::string remote_address{};  // "ip:port" of the client, for logs and per-client limits
 
   // The first header with this lower-case name, or nullptr.
   const std::string* header(std::string_view name) const;
+  // remote_address without its port.
+  std::string_view remote_ip() const;
 };
 
 struct HttpReply {
@@ -94,12 +97,37 @@ class Waiters {
                                     std::chrono::steady_clock::time_point deadline);
   void stop();
 
+  // Per client IP: long-polls and SSE streams it has open, at most `max`
+  // (HttpOptions::longpoll_waiters_per_client_max). False when full.
+  bool enter_client(std::string_view ip, uint32_t max);
+  void leave_client(std::string_view ip);
+
   struct State;
 
  private:
   Gauge& gauge_;
   std::unordered_set<std::shared_ptr<State>> live_;
+  std::map<std::string, uint32_t, std::less<>> per_client_;  // ip -> open waiters (> 0)
   bool stopped_ = false;
+};
+
+// A client's place among the waiters for as long as this lives: the
+// long-poll request or SSE stream it guards.
+class ClientWaiterSlot {
+ public:
+  ClientWaiterSlot(Waiters& w, std::string_view ip, uint32_t max)
+      : w_(w), ip_(ip), held_(w.enter_client(ip_, max)) {}
+  ~ClientWaiterSlot() {
+    if (held_) w_.leave_client(ip_);
+  }
+  ClientWaiterSlot(const ClientWaiterSlot&) = delete;
+  ClientWaiterSlot& operator=(const ClientWaiterSlot&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  Waiters& w_;
+  std::string ip_;
+  bool held_;
 };
 
 HttpReply error_reply(const HttpError& e, std::string_view message,

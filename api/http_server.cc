@@ -23,6 +23,7 @@
 #include "api/change_json.h"
 #include "api/http_limits.h"
 #include "api/http_router.h"
+#include "api/log_limiter.h"
 #include "api/tls.h"
 
 namespace api {
@@ -42,6 +43,8 @@ namespace {
 constexpr uint64_t kDrainBytesMax = 4 << 20;
 constexpr std::chrono::seconds kDrainTimeout{1};
 constexpr std::chrono::seconds kRejectTimeout{5};
+// The first read of a request: enough for most whole requests at once.
+constexpr size_t kFirstReadBytes = 4096;
 // A client that has not finished its TLS handshake by then is dropped.
 constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 // Waiting for the client's close_notify after ours, at most.
@@ -53,7 +56,9 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 struct SessionBase {
   virtual ~SessionBase() = default;
   virtual void cancel() = 0;
-  bool busy = false;  // a request is being served; stop() lets it finish
+  bool busy = false;           // a request is being served; stop() lets it finish
+  std::string remote_ip;       // the client's address, for per-client limits
+  std::string remote_address;  // ip:port, for logs
 };
 
 template <class Stream>
@@ -98,7 +103,12 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   template <class S>
   asio::awaitable<bool> serve_one(S& s, http::request<http::string_body>& req);
   template <class S>
+  asio::awaitable<beast::error_code> read_request(S& s, beast::flat_buffer& buf,
+                                                  http::request_parser<http::string_body>& parser);
+  template <class S>
   asio::awaitable<void> answer_read_error(S& s, beast::error_code ec);
+  // One warn line per period for refusals a client can cause (LogLimiter).
+  void log_limit(const SessionBase& s, const std::string& what);
   template <class S>
   asio::awaitable<void> run_sse(S& s, const SseStart& sse);
   template <class S>
@@ -116,6 +126,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   std::unordered_set<SessionBase*> sessions;  // live connections, for stop()
   uint16_t port = 0;
   bool stopping = false;
+  LogLimiter limit_log;
 };
 
 void HttpServer::State::stop_now() {
@@ -190,6 +201,13 @@ asio::awaitable<void> HttpServer::State::accept_loop() {
     }
     if (sessions.size() >= opts.connections_max) {
       metrics.record("overloaded", 503);
+      uint64_t suppressed = 0;
+      if (limit_log.allow(Clock::now(), suppressed)) {
+        http_log()->warn(
+            "refused a connection with 503: {} connections open (--max-connections){}",
+            sessions.size(),
+            suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : std::string());
+      }
       if (opts.tls) {
         // A plain-text 503 means nothing to a TLS client: just close.
         beast::error_code ignored;
@@ -250,13 +268,18 @@ asio::awaitable<void> HttpServer::State::run_tls_session(tcp::socket sock) {
 
 template <class S>
 asio::awaitable<void> HttpServer::State::serve_requests(S& s) {
+  {
+    beast::error_code ec;
+    auto ep = s.tcp().socket().remote_endpoint(ec);
+    if (!ec) s.remote_ip = ep.address().to_string();
+    if (!ec) s.remote_address = s.remote_ip + ":" + std::to_string(ep.port());
+  }
   beast::flat_buffer buf;
   while (!stopping) {
     http::request_parser<http::string_body> parser;
-    parser.header_limit(kHeaderBytesMax);
+    parser.header_limit(opts.header_bytes_max);
     parser.body_limit(opts.body_bytes_max);
-    s.tcp().expires_after(opts.idle_timeout);
-    auto [ec, n] = co_await http::async_read(s.stream, buf, parser, kAwait);
+    beast::error_code ec = co_await read_request(s, buf, parser);
     if (ec) {
       co_await answer_read_error(s, ec);
       break;
@@ -269,6 +292,44 @@ asio::awaitable<void> HttpServer::State::serve_requests(S& s) {
   }
 }
 
+// Three deadlines, so that a client cannot hold a connection by sending a
+// request slowly (slow loris): idle_timeout for the first byte of a request,
+// header_timeout from there to the end of the headers, idle_timeout again
+// for the body. A missed deadline closes the socket (Beast's tcp_stream does
+// that on expiry, so there is no 408 to send) and is logged.
+template <class S>
+asio::awaitable<beast::error_code> HttpServer::State::read_request(
+    S& s, beast::flat_buffer& buf, http::request_parser<http::string_body>& parser) {
+  if (buf.size() == 0) {
+    s.tcp().expires_after(opts.idle_timeout);
+    auto [ec, n] = co_await s.stream.async_read_some(buf.prepare(kFirstReadBytes), kAwait);
+    if (ec) co_return ec;  // closed, idle or stop(): nothing was asked
+    buf.commit(n);
+  }
+  s.tcp().expires_after(opts.header_timeout);
+  auto [ec, n] = co_await http::async_read_header(s.stream, buf, parser, kAwait);
+  if (ec == beast::error::timeout) {
+    log_limit(s, "closed: request headers not complete within " +
+                     std::to_string(opts.header_timeout.count()) + " s (slow client)");
+  }
+  if (ec || parser.is_done()) co_return ec;
+  s.tcp().expires_after(opts.idle_timeout);
+  auto [bec, bn] = co_await http::async_read(s.stream, buf, parser, kAwait);
+  if (bec == beast::error::timeout) {
+    log_limit(s, "closed: request body not complete within " +
+                     std::to_string(opts.idle_timeout.count()) + " s (slow client)");
+  }
+  co_return bec;
+}
+
+void HttpServer::State::log_limit(const SessionBase& s, const std::string& what) {
+  uint64_t suppressed = 0;
+  if (!limit_log.allow(Clock::now(), suppressed)) return;
+  http_log()->warn(
+      "{}: {}{}", s.remote_address.empty() ? "?" : s.remote_address, what,
+      suppressed ? " (" + std::to_string(suppressed) + " more like it not logged)" : std::string());
+}
+
 template <class S>
 asio::awaitable<void> HttpServer::State::answer_read_error(S& s, beast::error_code ec) {
   HttpReply r;
@@ -277,7 +338,7 @@ asio::awaitable<void> HttpServer::State::answer_read_error(S& s, beast::error_co
                     "request body over " + std::to_string(opts.body_bytes_max) + " bytes");
   } else if (ec == http::error::header_limit) {
     r = error_reply(kErrHeadersTooLarge,
-                    "request headers over " + std::to_string(kHeaderBytesMax) + " bytes");
+                    "request headers over " + std::to_string(opts.header_bytes_max) + " bytes");
   } else if (ec.category() == http::make_error_code(http::error::body_limit).category() &&
              ec != http::error::end_of_stream && ec != http::error::partial_message) {
     r = error_reply(kErrBadRequest, "malformed HTTP request: " + ec.message());
@@ -285,6 +346,7 @@ asio::awaitable<void> HttpServer::State::answer_read_error(S& s, beast::error_co
     co_return;  // closed, reset, idle timeout or stop(): nobody to answer
   }
   metrics.record("malformed", r.status);
+  log_limit(s, "refused with " + std::to_string(r.status) + ": " + ec.message());
   http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
   res.set(http::field::content_type, r.content_type);
   res.keep_alive(false);
@@ -309,6 +371,7 @@ asio::awaitable<bool> HttpServer::State::serve_one(S& s, http::request<http::str
   }
   r.body = std::move(req.body());
   r.client_cert_cn = s.client_cert_cn;
+  r.remote_address = s.remote_address;
   Routed out = co_await router.route(r);
   if (out.sse) {
     co_await run_sse(s, *out.sse);
@@ -344,6 +407,18 @@ asio::awaitable<void> HttpServer::State::run_sse(S& s, const SseStart& sse) {
   static const std::string kHead =
       "HTTP/1.1 200 OK\r\nServer: changeagent\r\nContent-Type: text/event-stream\r\n"
       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n";
+  ClientWaiterSlot slot(waiters, s.remote_ip, opts.longpoll_waiters_per_client_max);
+  if (!slot.held()) {
+    static const std::string kBody =
+        error_json(kErrTooManyWaiters.code, "this client has too many long-polls and streams open");
+    static const std::string kRefusal =
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+        "Connection: close\r\nContent-Length: " +
+        std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+    log_limit(s, "refused an event stream with 429: too many waiters from this client");
+    co_await write_raw(s, kRefusal);
+    co_return;
+  }
   if (!co_await write_raw(s, kHead)) co_return;
   uint64_t since = sse.since;
   bool woke_early = false;  // the last wait ended before its heartbeat deadline
@@ -432,11 +507,16 @@ void HttpServer::stop() {
 Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Service& svc,
                                                       HttpOptions opts) {
   if (opts.body_bytes_max == 0 || opts.connections_max == 0 || opts.idle_timeout.count() <= 0 ||
+      opts.header_timeout.count() <= 0 || opts.longpoll_waiters_per_client_max == 0 ||
       opts.block_seconds_max > kBlockSecondsAbsurd) {
     return Status(Code::kInvalidArgument,
-                  "HTTP options: body_bytes_max, connections_max and idle_timeout must be > 0, "
-                  "block_seconds_max at most " +
+                  "HTTP options: body_bytes_max, connections_max, idle_timeout, header_timeout "
+                  "and longpoll_waiters_per_client_max must be > 0, block_seconds_max at most " +
                       std::to_string(kBlockSecondsAbsurd));
+  }
+  if (opts.header_bytes_max < kHeaderBytesMin) {
+    return Status(Code::kInvalidArgument, "HTTP options: header_bytes_max must be at least " +
+                                              std::to_string(kHeaderBytesMin));
   }
   auto st = std::make_shared<State>(io, svc, std::move(opts));
   beast::error_code ec;

@@ -23,15 +23,24 @@
 namespace api {
 
 class TlsContext;  // api/tls.h
+class Authenticator;  // api/http_auth.h
 
 struct HttpOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;                      // 0 = an ephemeral port; see HttpServer::port()
   uint64_t body_bytes_max = 1 << 20;      // request body; more is 413
+  uint32_t header_bytes_max = 16 * 1024;  // request line + headers; more is 431
   uint32_t connections_max = 1024;        // open client connections; more get 503 and close
   uint32_t longpoll_waiters_max = 10000;  // blocked GET /changes + SSE streams; more is 503
+  // Long-polls (GET /changes with block>0) and SSE streams open at once from
+  // one client IP address; more is 429, so one client cannot take them all.
+  uint32_t longpoll_waiters_per_client_max = 256;
   uint32_t block_seconds_max = 300;       // block= is capped to this
-  std::chrono::seconds idle_timeout{60};  // a request must arrive within this (slow loris)
+  std::chrono::seconds idle_timeout{60};  // the next request must begin within this
+  // Slow loris: a request's line and headers must all arrive within this
+  // of its first byte, and its body within idle_timeout after them; else
+  // the connection is closed (and logged).
+  std::chrono::seconds header_timeout{10};
   // The cluster's id as 16 hex digits, or empty to skip the check. A request
   // carrying an X-Cluster-Id that differs gets 409 (it meant another cluster).
   std::string cluster_id_hex;
@@ -46,6 +55,8 @@ struct HttpOptions {
   // certificate's CN reaches the router as HttpRequest::client_cert_cn.
   // Null: plain HTTP. One HttpServer is one listener; run two for both.
   std::shared_ptr<TlsContext> tls{};
+  // Basic auth and roles (api/http_auth.h); null = every request is allowed.
+  std::shared_ptr<Authenticator> auth{};
 };
 
 class HttpServer {

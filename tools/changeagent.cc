@@ -22,6 +22,7 @@
 #include "discovery/peer_list.h"
 #include "discovery/report.h"
 #include "tools/changeagent_discovery.h"
+#include "tools/changeagent_security.h"
 #include "tools/changeagent_tls.h"
 
 namespace po = boost::program_options;
@@ -209,6 +210,7 @@ int main(int argc, char** argv) {
       "restarts it once the disk works (0 = stay up until restarted by hand)")(
       "log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error");
   tools::add_tls_options(desc);
+  changeagent::add_security_flags(desc);
 
   po::variables_map vm;
   api::NodeOptions nopts;
@@ -297,6 +299,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(console);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] " + nopts.name + ": %v");
   spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+  if (auto s = changeagent::apply_security_flags(vm, hopts); !s.is_ok()) return fail(s.message());
 
   if (vm.count("join")) {
     if (vm.count("initial-cluster")) return fail("--join and --initial-cluster exclude each other");
@@ -369,6 +372,7 @@ int main(int argc, char** argv) {
         std::make_unique<changeagent::ProposalTracker>(io, **node, *watcher, nopts.client_url, hex);
     proposals->attach(hopts);
   }
+  auto reload_auth = changeagent::reload_auth_on_sighup(io, hopts.auth);
   std::unique_ptr<api::HttpServer> http, https;
   if (tls.plain_http) {
     auto h = api::HttpServer::start(io, **node, hopts);

@@ -75,6 +75,7 @@ api::ClientOptions client_options(const Global& g) {
   opts.ca_file = g.ca;
   opts.cert_file = g.cert;
   opts.key_file = g.key;
+  opts.basic_auth = g.user;
   return opts;
 }
 
@@ -200,7 +201,8 @@ int run(api::Client& c, const Global& g) {
 }
 
 const char* kUsage =
-    "usage: changectl [--endpoints a,b,c] [-o table|json] [--ca F [--cert F --key F]] <command>\n"
+    "usage: changectl [--endpoints a,b,c] [--user user:password] [-o table|json] [--ca F [--cert F "
+    "--key F]] <command>\n"
     "  changes post [--tag t]... [--type N] [--no-wait] JSON|-\n"
     "  changes get [ID] [--since N] [--limit N] [--tag t]... [--consistent]\n"
     "  changes watch [--since N] [--tag t]... [--prefix P]   (follows until Ctrl-C)\n"
@@ -250,7 +252,9 @@ Global parse_global(int argc, char** argv, po::options_description& desc) {
       "cert", po::value(&g.cert)->default_value(env_or("CHANGECTL_CERT"), ""),
       "PEM client certificate for servers with --client-cert-auth (env CHANGECTL_CERT)")(
       "key", po::value(&g.key)->default_value(env_or("CHANGECTL_KEY"), ""),
-      "PEM private key of --cert (env CHANGECTL_KEY)")("group", po::value(&g.group), "")(
+      "PEM private key of --cert (env CHANGECTL_KEY)")(
+      "user", po::value(&g.user)->default_value(env_or("CHANGECTL_USER"), ""),
+      "user:password for HTTP basic auth (env CHANGECTL_USER)")("group", po::value(&g.group), "")(
       "command", po::value(&g.command), "")("rest", po::value<std::vector<std::string>>(), "");
   po::positional_options_description pos;
   pos.add("group", 1).add("command", 1).add("rest", -1);
@@ -267,6 +271,9 @@ Global parse_global(int argc, char** argv, po::options_description& desc) {
   g.rest.erase(g.rest.begin(), g.rest.begin() + static_cast<std::ptrdiff_t>(skip));
   if (g.output != "table" && g.output != "json") throw UsageError{"-o must be table or json"};
   if (g.timeout_seconds <= 0) throw UsageError{"--timeout must be positive"};
+  if (!g.user.empty() && (g.user.find(':') == std::string::npos || g.user.front() == ':')) {
+    throw UsageError{"--user must be user:password"};
+  }
   return g;
 }
 

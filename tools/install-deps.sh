@@ -18,6 +18,10 @@ PACKAGES=(
   iproute2 nftables xfsprogs
   # pgha: libpq for the executor, PostgreSQL 15 for its integration tests
   libpq-dev postgresql-15
+  # basic auth: bcrypt via libcrypt; htpasswd -B for the auth tests
+  libcrypt-dev apache2-utils
+  # fuzzing (libFuzzer) and sanitizer builds
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -517,6 +517,7 @@ std::unique_ptr<api::Client> Cluster::client(size_t i, Millis request_timeout) {
   o.endpoints = {client_url(i)};
   o.connect_timeout = Millis(1000);
   o.request_timeout = request_timeout;
+  o.basic_auth = opts_.client_user;
   auto c = api::Client::create(o);
   return c.is_ok() ? std::move(c.value()) : nullptr;
 }
@@ -526,6 +527,7 @@ std::unique_ptr<api::Client> Cluster::client_all(Millis request_timeout) {
   for (size_t i = 0; i < nodes_.size(); i++) o.endpoints.push_back(client_url(i));
   o.connect_timeout = Millis(1000);
   o.request_timeout = request_timeout;
+  o.basic_auth = opts_.client_user;
   auto c = api::Client::create(o);
   return c.is_ok() ? std::move(c.value()) : nullptr;
 }

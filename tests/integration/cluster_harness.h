@@ -49,6 +49,9 @@ struct ClusterOptions {
   // More flags for every node (--retention-min-records=..., TLS files); NodeSpec::extra_args adds
   // per node.
   std::vector<std::string> extra_args{};
+  // "user:password" the harness's own clients (client(), client_all(),
+  // leader polls) send as basic auth; empty for none.
+  std::string client_user = {};
 };
 
 // How a node process ended (see Cluster::exit_status).

@@ -241,6 +241,7 @@ TEST(HttpErrors, ClientPinsTheFirstClusterIdItSees) {
 TEST(HttpErrors, IdleConnectionsAreClosed) {
   HttpOptions opts;
   opts.idle_timeout = 1s;
+  opts.header_timeout = 1s;
   TestServer ts(opts);
   RawConnection conn(ts.server->port(), 4000);
   conn.send("GET /hea");  // a slow loris never finishes its request
