@@ -195,6 +195,18 @@ void Authenticator::log_denied(const HttpRequest& req, int status, const std::st
 asio::awaitable<std::optional<HttpReply>> Authenticator::authenticate(const HttpRequest& req,
                                                                       std::string& user) {
   const std::string* header = req.header("authorization");
+  // A verified client certificate stands for its mapped user; credentials
+  // sent as well take precedence (they are the more specific claim).
+  if (!header && !req.client_cert_cn.empty()) {
+    auto it = tables_.cn_users.find(req.client_cert_cn);
+    if (it != tables_.cn_users.end()) {
+      user = it->second;
+      co_return std::nullopt;
+    }
+    log_denied(req, 401, "certificate CN '" + req.client_cert_cn + "' is not in --auth-cn-map");
+    co_return unauthorized("the client certificate's CN '" + req.client_cert_cn +
+                           "' is not mapped to a user (--auth-cn-map); send basic auth instead");
+  }
   if (!header) {
     log_denied(req, 401, "no credentials");
     co_return unauthorized("authentication required: send HTTP basic auth credentials");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "api/auth_files.h"
 #include "api/basic_auth.h"
 #include "api/http_auth.h"
+#include "api/http_router.h"
 #include "tests/unit/api/test_server.h"
 
 namespace api::test {
@@ -230,6 +232,46 @@ TEST_F(AuthServerTest, ChangedFileIsReloadedAndDropsCachedPasswords) {
   // A broken file keeps the tables in use.
   write(users_path(), "alice:plaintext\n");
   EXPECT_EQ(status("alice:pw", "GET", "/changes"), 200);
+}
+
+// A verified client certificate's CN (HttpRequest::client_cert_cn, set by
+// the HTTPS listener) maps to a user through --auth-cn-map.
+TEST(AuthCnMap, CertificateCnActsAsItsMappedUser) {
+  char tmpl[] = "/tmp/auth-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::ofstream(dir + "/users") << "alice:" << kAliceSecret << "\n";
+  std::ofstream(dir + "/roles") << "alice:admin\nreporter:read\n";
+  std::ofstream(dir + "/cn") << "ops.example.com:alice\nreports.example.com:reporter\n";
+  AuthOptions ao;
+  ao.files = {dir + "/users", dir + "/roles", dir + "/cn"};
+  auto a = Authenticator::create(ao);
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  auto check = [&](const std::string& cn, const std::string& method, std::string auth = {}) {
+    HttpRequest req;
+    req.method = method;
+    req.target = "/changes";
+    req.client_cert_cn = cn;
+    if (!auth.empty()) req.headers.emplace_back("authorization", basic_auth_header(auth));
+    boost::asio::io_context io;
+    std::optional<HttpReply> out;
+    std::string path = "/changes";
+    boost::asio::co_spawn(io, (*a)->check(req, path), [&](std::exception_ptr e, auto r) {
+      ASSERT_FALSE(e);
+      out = std::move(r);
+    });
+    io.run();
+    return out ? out->status : 200;
+  };
+  EXPECT_EQ(check("ops.example.com", "POST"), 200);
+  EXPECT_EQ(check("reports.example.com", "GET"), 200);
+  EXPECT_EQ(check("reports.example.com", "POST"), 403);  // the mapped user's role
+  EXPECT_EQ(check("stranger.example.com", "GET"), 401);
+  EXPECT_EQ(check("", "GET"), 401);
+  // Credentials sent with a certificate win over it.
+  EXPECT_EQ(check("reports.example.com", "POST", "alice:secret"), 200);
+  EXPECT_EQ(check("ops.example.com", "GET", "alice:wrong"), 401);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(AuthServer, StartRefusesABadFile) {
