@@ -25,6 +25,8 @@ Role required_role(std::string_view method, std::string_view path) {
   if (path == "/health") return read_only ? Role::kNone : Role::kAdmin;
   // The cluster's shape and settings: members, leadership, replicated config.
   if (path == "/config" || path.starts_with("/config/")) return Role::kAdmin;
+  // Operator tools: GET /admin/dump streams the whole store.
+  if (path == "/admin" || path.starts_with("/admin/")) return Role::kAdmin;
   if (!read_only && (path == "/cluster" || path.starts_with("/cluster/"))) return Role::kAdmin;
   // Everything else that only reads (feeds, keys, leases, cluster view,
   // diagnostics, metrics) needs read; anything that changes data needs write.

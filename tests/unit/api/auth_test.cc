@@ -132,6 +132,7 @@ TEST(RequiredRole, OneTableForEveryRoute) {
       {"POST", "/cluster/members/7/promote", Role::kAdmin},
       {"POST", "/cluster/leader", Role::kAdmin},
       {"GET", "/config", Role::kAdmin},
+      {"GET", "/admin/dump", Role::kAdmin},
       {"PUT", "/config", Role::kAdmin},
       {"GET", "/nonexistent", Role::kRead},
       {"PATCH", "/nonexistent", Role::kWrite},
