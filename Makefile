@@ -63,6 +63,13 @@ bench: build
 bench-compare: build
 	tools/bench-compare.sh $(BUILD_DIR) $(BENCH_ARGS)
 
+# pgha vs Patroni + etcd failover/switchover (issue 9): installs patroni and
+# etcd-server if missing; ~15 minutes. make bench-pgha BENCH_ARGS=--rounds=7
+.PHONY: bench-pgha
+bench-pgha: build
+	tools/install-deps.sh --bench
+	$(BUILD_DIR)/bench/pgha_failover $(BENCH_ARGS)
+
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 

@@ -5,9 +5,12 @@
 //               member answers GET /primary 200; the writer's longest gap
 //   switchover  operator request -> the target answers /primary; the gap
 // Each is repeated --rounds times (default 5) and the median is printed
-// with every sample. Run as root (agents become `postgres`) or as a user
+// with every sample. Then the same for Debian's Patroni + etcd on this
+// machine in the same run (pgha_patroni.h; --no-patroni skips it), and the
+// ratio Patroni / pgha. Run as root (agents become `postgres`) or as a user
 // that may run PostgreSQL:
 //   build/bench/pgha_failover --rounds=5
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/pgha_patroni.h"
 #include "tests/integration/pgha_cluster.h"
 
 using namespace integration::pgha;
@@ -48,43 +52,70 @@ std::string join(const std::vector<int64_t>& v) {
   std::exit(1);
 }
 
-bool wait_replica(PghaCluster& c, size_t i, milliseconds timeout) {
-  auto t = Clock::now();
-  while (ms_since(t) < timeout.count()) {
-    if (c.agent_get(i, "/replica") == 200) return true;
-    std::this_thread::sleep_for(milliseconds(100));
+void row(const char* what, const std::vector<int64_t>& pgha, const std::vector<int64_t>* patroni) {
+  if (!patroni) {
+    std::printf("| %s | %lld | %s |\n", what, static_cast<long long>(median(pgha)),
+                join(pgha).c_str());
+    return;
   }
-  return false;
+  int64_t a = median(pgha), b = median(*patroni);
+  std::printf("| %s | %lld | %lld | %.1f | %s | %s |\n", what, static_cast<long long>(a),
+              static_cast<long long>(b), a > 0 ? static_cast<double>(b) / a : 0.0,
+              join(pgha).c_str(), join(*patroni).c_str());
+}
+
+void print_table(int rounds, const bench::HaFigures& f, const bench::HaFigures* p) {
+  std::printf("\n%d rounds, sync mode. pgha: lease ttl 2 s, loop 200 ms. ", rounds);
+  if (p) {
+    std::printf("Patroni 3.0.2 + etcd 3.4: ttl %d s, loop_wait %d s, retry_timeout %d s.\n\n",
+                bench::kPatroniTtlS, bench::kPatroniLoopWaitS, bench::kPatroniRetryTimeoutS);
+    std::printf(
+        "| measure | pgha median ms | Patroni median ms | Patroni / pgha | pgha samples | "
+        "Patroni samples |\n| --- | --- | --- | --- | --- | --- |\n");
+  } else {
+    std::printf("\n\n| measure | median ms | samples ms |\n| --- | --- | --- |\n");
+  }
+  row("failover: primary killed -> new /primary 200", f.failover_ms, p ? &p->failover_ms : nullptr);
+  row("failover: writer's longest gap", f.failover_gap_ms, p ? &p->failover_gap_ms : nullptr);
+  row("old primary rejoins (pg_rewind) -> /replica 200", f.rejoin_ms, p ? &p->rejoin_ms : nullptr);
+  row("switchover: request -> new /primary 200", f.switchover_ms, p ? &p->switchover_ms : nullptr);
+  row("switchover: writer's longest gap", f.switchover_gap_ms, p ? &p->switchover_gap_ms : nullptr);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int rounds = 5;
+  bool patroni = true;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--rounds=", 9) == 0) {
       rounds = std::atoi(argv[i] + 9);
+    } else if (std::strcmp(argv[i], "--no-patroni") == 0) {
+      patroni = false;
     } else {
-      std::fprintf(stderr, "pgha_failover: unknown flag '%s' (--rounds=N)\n", argv[i]);
+      std::fprintf(stderr, "pgha_failover: unknown flag '%s' (--rounds=N, --no-patroni)\n",
+                   argv[i]);
       return 2;
     }
+  }
+  if (patroni &&
+      (::access(bench::kPatroniBin, X_OK) != 0 || ::access(bench::kEtcdBin, X_OK) != 0)) {
+    std::fprintf(stderr,
+                 "pgha_failover: %s or %s is missing: install them (tools/install-deps.sh "
+                 "--bench) or pass --no-patroni\n",
+                 bench::kPatroniBin, bench::kEtcdBin);
+    return 2;
   }
   if (rounds < 1 || rounds > 50) {
     std::fprintf(stderr, "pgha_failover: --rounds must be in [1, 50]\n");
     return 2;
   }
-  PghaCluster c;
-  if (auto s = c.start_store(); !s.is_ok()) die(s.to_string(), &c);
-  pgha::Desired d;
-  for (size_t i = 0; i < c.size(); ++i) d.members.push_back({c.agent(i).name});
-  d.mode = pgha::ReplicationMode::kSync;
-  d.quorum_n = 1;
-  d.generation = 1;
-  if (auto s = c.write_desired(d, 0); !s.is_ok()) die(s.to_string(), &c);
-  for (size_t i = 0; i < c.size(); ++i) {
-    if (auto s = c.start_agent(i); !s.is_ok()) die(s.to_string(), &c);
-  }
-  auto healthy = c.wait_healthy(milliseconds(120000));
+  // Gone (agents, PostgreSQL, store) before Patroni runs on the same cores.
+  auto pgha_cluster = std::make_unique<PghaCluster>();
+  PghaCluster& c = *pgha_cluster;
+  BootstrapSpec spec;
+  spec.mode = pgha::ReplicationMode::kSync;
+  auto healthy = c.bootstrap(spec, milliseconds(120000));
   if (!healthy.is_ok()) die("bootstrap: " + healthy.status().to_string(), &c);
   if (!psql(c.agent(*healthy).pg_port, "CREATE TABLE seq (n bigint PRIMARY KEY)").is_ok()) {
     die("cannot create the table", &c);
@@ -92,7 +123,10 @@ int main(int argc, char** argv) {
   SeqWriter writer(c.writable_conninfo());
   std::this_thread::sleep_for(milliseconds(1000));
 
-  std::vector<int64_t> failover_ms, failover_gap_ms, rejoin_ms;
+  bench::HaFigures f;
+  auto& failover_ms = f.failover_ms;
+  auto& failover_gap_ms = f.failover_gap_ms;
+  auto& rejoin_ms = f.rejoin_ms;
   for (int r = 0; r < rounds; ++r) {
     auto p = c.wait_healthy(milliseconds(60000));
     if (!p.is_ok()) die("before failover " + std::to_string(r) + ": not healthy", &c);
@@ -113,7 +147,7 @@ int main(int argc, char** argv) {
     failover_gap_ms.push_back(writer.longest_gap_ms());
     auto t2 = Clock::now();
     if (auto s = c.start_agent(*p); !s.is_ok()) die(s.to_string(), &c);
-    if (!wait_replica(c, *p, milliseconds(60000))) die("old primary did not rejoin", &c);
+    if (!c.wait_replica(*p, milliseconds(60000))) die("old primary did not rejoin", &c);
     rejoin_ms.push_back(ms_since(t2));
     std::printf("failover %d: %s -> %s in %lld ms, write gap %lld ms, rejoin %lld ms\n", r,
                 c.agent(*p).name.c_str(), c.agent(*q).name.c_str(),
@@ -122,14 +156,21 @@ int main(int argc, char** argv) {
                 static_cast<long long>(rejoin_ms.back()));
   }
 
-  std::vector<int64_t> switchover_ms, switchover_gap_ms;
+  auto& switchover_ms = f.switchover_ms;
+  auto& switchover_gap_ms = f.switchover_gap_ms;
   for (int r = 0; r < rounds; ++r) {
     auto p = c.wait_healthy(milliseconds(60000));
     if (!p.is_ok()) die("before switchover " + std::to_string(r) + ": not healthy", &c);
     std::this_thread::sleep_for(milliseconds(1000));
     size_t target = (*p + 1) % c.size();
     uint64_t rev = 0;
+    // The store may be between leaders on this loaded machine (503): retry.
     auto desired = c.read_desired(&rev);
+    for (int i = 0;
+         i < 20 && !desired.is_ok() && desired.status().code() == common::Code::kUnavailable; ++i) {
+      std::this_thread::sleep_for(milliseconds(250));
+      desired = c.read_desired(&rev);
+    }
     if (!desired.is_ok()) die(desired.status().to_string(), &c);
     desired->primary = "";
     desired->handover =
@@ -141,7 +182,12 @@ int main(int argc, char** argv) {
     desired->generation++;
     writer.reset_longest_gap();
     auto t = Clock::now();
-    if (auto s = c.write_desired(*desired, rev); !s.is_ok()) die(s.to_string(), &c);
+    common::Status wrote = c.write_desired(*desired, rev);
+    for (int i = 0; i < 20 && wrote.code() == common::Code::kUnavailable; ++i) {
+      std::this_thread::sleep_for(milliseconds(250));
+      wrote = c.write_desired(*desired, rev);
+    }
+    if (!wrote.is_ok()) die(wrote.to_string(), &c);
     auto q = c.wait_new_primary(*p, milliseconds(30000));
     if (!q.is_ok()) die("switchover " + std::to_string(r) + ": no new primary", &c);
     switchover_ms.push_back(ms_since(t));
@@ -155,20 +201,14 @@ int main(int argc, char** argv) {
                 static_cast<long long>(switchover_gap_ms.back()));
   }
   writer.stop();
+  pgha_cluster.reset();
 
-  std::printf(
-      "\n| measure (%d rounds, sync mode, lease ttl 2 s, loop 200 ms) | median ms | samples ms |\n",
-      rounds);
-  std::printf("| --- | --- | --- |\n");
-  std::printf("| failover: primary killed -> new /primary 200 | %lld | %s |\n",
-              static_cast<long long>(median(failover_ms)), join(failover_ms).c_str());
-  std::printf("| failover: writer's longest gap | %lld | %s |\n",
-              static_cast<long long>(median(failover_gap_ms)), join(failover_gap_ms).c_str());
-  std::printf("| old primary rejoins (pg_rewind) -> /replica 200 | %lld | %s |\n",
-              static_cast<long long>(median(rejoin_ms)), join(rejoin_ms).c_str());
-  std::printf("| switchover: request -> new /primary 200 | %lld | %s |\n",
-              static_cast<long long>(median(switchover_ms)), join(switchover_ms).c_str());
-  std::printf("| switchover: writer's longest gap | %lld | %s |\n",
-              static_cast<long long>(median(switchover_gap_ms)), join(switchover_gap_ms).c_str());
+  bench::HaFigures pf;
+  std::string why;
+  if (patroni && !bench::run_patroni(rounds, pf, why)) {
+    std::fprintf(stderr, "pgha_failover: patroni: %s\n", why.c_str());
+    patroni = false;
+  }
+  print_table(rounds, f, patroni ? &pf : nullptr);
   return 0;
 }

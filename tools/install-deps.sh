@@ -24,6 +24,14 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
 )
 
+# Only for benches that compare with other systems (`--bench`), so that
+# `make deps` / `make test` never wait for them: pgha_failover runs
+# Debian's Patroni (3.0.2, with python3-etcd) on a one-node etcd 3.4.
+BENCH_PACKAGES=(patroni etcd-server)
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES=("${BENCH_PACKAGES[@]}")
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
