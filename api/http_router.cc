@@ -13,8 +13,8 @@
 
 #include "api/change_json.h"
 #include "api/cursors.h"
-#include "api/http_dump.h"
 #include "api/http_auth.h"
+#include "api/http_dump.h"
 #include "api/http_limits.h"
 #include "api/http_router_internal.h"
 #include "api/log_limiter.h"

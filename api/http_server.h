@@ -22,7 +22,7 @@
 
 namespace api {
 
-class TlsContext;  // api/tls.h
+class TlsContext;     // api/tls.h
 class Authenticator;  // api/http_auth.h
 
 struct HttpOptions {

@@ -28,7 +28,7 @@ struct Global {
   double timeout_seconds = 10;
   std::string cluster_id;
   std::string ca, cert, key;  // HTTPS: PEM files (env CHANGECTL_CA/CERT/KEY)
-  std::string user;  // user:password for basic auth, or empty
+  std::string user;           // user:password for basic auth, or empty
   std::string group;
   std::string command;
   std::vector<std::string> rest;  // the command's own arguments
