@@ -330,6 +330,20 @@ std::string render_diagnostics(const RaftDiagnostics& d, bool with_build) {
                  {"stableIndex", d.stable_index},
                  {"peerIndices", std::move(peer_indices)},
                  {"peers", std::move(peers)}};
+  if (!d.snapshot_transfers.empty()) {
+    json::array transfers;
+    for (const auto& t : d.snapshot_transfers) {
+      transfers.push_back(json::object{{"peer", t.peer},
+                                       {"direction", t.direction},
+                                       {"index", t.index},
+                                       {"bytes", t.bytes},
+                                       {"bytesEstimate", t.bytes_estimate},
+                                       {"entries", t.entries},
+                                       {"bytesPerSecond", t.bytes_per_second},
+                                       {"etaSeconds", t.eta_seconds}});
+    }
+    o["snapshotTransfers"] = std::move(transfers);
+  }
   if (with_build) {
 #ifdef CA_VERSION
     const char* version = CA_VERSION;
@@ -472,6 +486,20 @@ Result<RaftDiagnostics> parse_diagnostics(std::string_view text) {
       const auto& p = item.as_object();
       d.peers.push_back({get_u64(p, "id"), get_u64(p, "match"), get_u64(p, "next"),
                          get_string(p, "state"), get_bool(p, "connected")});
+    }
+  }
+  if (const json::value* ts = o->if_contains("snapshotTransfers"); ts && ts->is_array()) {
+    for (const auto& item : ts->as_array()) {
+      if (!item.is_object()) continue;
+      const auto& t = item.as_object();
+      SnapshotTransferView v;
+      v.peer = get_u64(t, "peer");
+      v.direction = get_string(t, "direction");
+      v.index = get_u64(t, "index");
+      v.bytes = get_u64(t, "bytes");
+      v.bytes_estimate = get_u64(t, "bytesEstimate");
+      v.entries = get_u64(t, "entries");
+      d.snapshot_transfers.push_back(std::move(v));
     }
   }
   return d;

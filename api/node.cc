@@ -86,6 +86,7 @@ Result<std::unique_ptr<Node>> Node::start(asio::io_context& io, NodeOptions opti
   if (auto s = impl->start_core(); !s.is_ok()) return s;
   impl->writer = std::make_unique<storage::Writer>(impl->store.get());
   impl->start_retention();
+  impl->start_snapshot_streams();
   impl->ticker = std::make_unique<asio::steady_timer>(io);
   impl->schedule_tick();
   impl->log->info("node {} ({:016x}) of cluster {:016x} started: {} members, last index {}",
@@ -128,6 +129,12 @@ Status Node::Impl::open_store() {
   const bool empty =
       store->last_index() == Index(0) && store->snapshot().membership.members.empty();
   if (!empty || joining) return Status::ok();
+  // A node that joined and has received nothing yet (say it was stopped in
+  // the middle of its first snapshot): its store holds the identity it was
+  // given; it waits to be contacted again.
+  if (store->cluster_id() != raftlog::ClusterId(0) && opts.initial_cluster.empty()) {
+    return Status::ok();
+  }
   if (opts.initial_cluster.empty()) {
     return Status(Code::kInvalidArgument,
                   "data dir " + opts.data_dir +
@@ -170,6 +177,7 @@ Status Node::Impl::start_core() {
   cfg.cluster_id = cluster_id;
   cfg.heartbeat_ticks = opts.heartbeat_ticks;
   cfg.election_timeout_ticks = opts.election_ticks;
+  cfg.snapshot_lag_entries = opts.snapshot_lag_entries;
   cfg.random_seed = self.value() ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   auto core_r = raftlog::Core::create(cfg, store.get(), *boot);
   if (!core_r.is_ok()) return core_r.status();
@@ -223,9 +231,16 @@ Status Node::Impl::start_transport() {
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+Node::Impl::~Impl() {
+  // The stream threads read the store and post to the core: stop them
+  // before either goes.
+  stop_snapshot_streams();
+}
+
 Node::~Node() {
   impl_->stop_dumps();
   if (impl_->ticker) impl_->ticker->cancel();
+  impl_->stop_snapshot_streams();
   if (impl_->transport) impl_->transport->stop();
   if (impl_->writer) impl_->writer->stop();
   if (impl_->purger) impl_->purger->stop();
@@ -259,6 +274,8 @@ void Node::Impl::on_tick() {
   tick_leases(now);
   tick_membership(now);
   tick_retention(now);
+  if (snapshot_sender) snapshot_sender->tick();
+  if (snapshot_receiver) snapshot_receiver->tick();
   schedule_ready();
 }
 
@@ -288,6 +305,17 @@ void Node::Impl::on_frame(NodeId from, PeerFrame frame) {
     case PeerFrame::kLeaseResponse:
       on_lease_response(frame.lease_response());
       break;
+    case PeerFrame::kSnapshotBegin:
+      if (snapshot_receiver) snapshot_receiver->on_begin(from, frame.snapshot_begin());
+      break;
+    case PeerFrame::kSnapshotChunk:
+      if (snapshot_receiver) {
+        snapshot_receiver->on_chunk(from, std::move(*frame.mutable_snapshot_chunk()));
+      }
+      break;
+    case PeerFrame::kSnapshotAck:
+      if (snapshot_sender) snapshot_sender->on_ack(from, frame.snapshot_ack());
+      break;
     default:
       break;
   }
@@ -305,6 +333,11 @@ void Node::Impl::schedule_ready() {
 
 void Node::Impl::send_message(raftlog::Message m) {
   if (m.to == self) return;
+  if (m.type == raftlog::MessageType::kSnapshot) {
+    // The data travels as a chunked stream, not inside the message.
+    if (snapshot_sender) snapshot_sender->start(m.to, m.term);
+    return;
+  }
   PeerFrame f;
   f.set_raft(raftpb::encode_message(m));
   transport->send(m.to, std::move(f));
@@ -334,6 +367,7 @@ void Node::Impl::process_ready() {
     b.state_rows.emplace_back(std::move(row.key), std::move(row.value));
   pending_rows.clear();
   b.sync = rd->must_sync;
+  const bool streamed = stage_streamed_install(*rd, b);
   if (!b.snapshot && b.entries.empty() && !b.hard_state && !b.applied && b.state_rows.empty()) {
     after_persist(rd, Status::ok(), Clock::now());
     return;
@@ -341,9 +375,10 @@ void Node::Impl::process_ready() {
   persisting = true;
   Index applied_now = applied;
   auto began = Clock::now();
-  Status s = writer->submit(std::move(b), [this, rd, began, applied_now](Status st) {
-    asio::post(io, [this, rd, st, began, applied_now] {
-      if (st.is_ok()) applied_persisted = std::max(applied_persisted, applied_now);
+  Status s = writer->submit(std::move(b), [this, rd, began, applied_now, streamed](Status st) {
+    asio::post(io, [this, rd, st, began, applied_now, streamed] {
+      if (st.is_ok() && streamed) after_streamed_install(rd->snapshot->meta);
+      if (st.is_ok() && !streamed) applied_persisted = std::max(applied_persisted, applied_now);
       after_persist(rd, st, began);
     });
   });
@@ -507,6 +542,7 @@ void Node::Impl::finish_shutdown() {
   for (auto& [id, w] : lease_requests) w.done(Status(Code::kUnavailable, "node shutting down"));
   lease_requests.clear();
   transport->stop();
+  stop_snapshot_streams();
   writer->stop();
   if (purger) purger->stop();
   log->info("stopped");

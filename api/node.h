@@ -64,6 +64,9 @@ struct NodeOptions {
   std::function<void(const Status&)> on_storage_failure;
   // Mutual TLS between peers (--peer-cert/--peer-key/--peer-ca); null = TCP.
   std::shared_ptr<TlsContext> peer_tls{};
+  // A follower this many entries behind (or empty) catches up by a chunked
+  // snapshot stream instead of appends (raftlog Config snapshot_lag_entries).
+  uint64_t snapshot_lag_entries = 10000;
 };
 
 // Deterministic identities, so every node computes the same ones from the

@@ -16,8 +16,10 @@
 
 #include "api/node.h"
 #include "api/peer.pb.h"
+#include "api/snapshot_stream.h"
 #include "state/state_view.h"
 #include "storage/compact_purger.h"
+#include "storage/snapshot_stream.h"
 
 namespace api {
 
@@ -176,6 +178,7 @@ struct Node::Impl {
   Histogram fsync_seconds, append_seconds;
 
   Impl(boost::asio::io_context& io_, NodeOptions o) : io(io_), opts(std::move(o)) {}
+  ~Impl();
 
   // node.cc
   Status open_store();
@@ -253,6 +256,17 @@ struct Node::Impl {
   void tick_retention(Clock::time_point now);
   std::optional<uint64_t> oldest_cursor() const;
   void render_retention_metrics(std::string& out) const;
+
+  // node_snapshot.cc: catch-up by chunked snapshot streams.
+  std::unique_ptr<SnapshotSender> snapshot_sender;
+  std::unique_ptr<SnapshotReceiver> snapshot_receiver;
+  void start_snapshot_streams();
+  void stop_snapshot_streams();
+  // A Ready installing a streamed snapshot: point the batch at the staged
+  // files. Returns whether it was one.
+  bool stage_streamed_install(const raftlog::Ready& rd, storage::PersistBatch& b);
+  void after_streamed_install(const raftlog::SnapshotMeta& meta);
+  void snapshot_views(std::vector<SnapshotTransferView>& out) const;
 
   // node_read.cc
   void wake_waiters();

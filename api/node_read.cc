@@ -274,6 +274,7 @@ RaftDiagnostics Node::diagnostics() {
     p.connected = s.transport->connected(id);
     d.peers.push_back(p);
   }
+  s.snapshot_views(d.snapshot_transfers);
   return d;
 }
 

@@ -177,6 +177,18 @@ struct PeerDiagnostics {
   bool connected = false;
 };
 
+// A catch-up snapshot transfer in progress on this node (diagnostics).
+struct SnapshotTransferView {
+  uint64_t peer = 0;
+  std::string direction;  // send | receive
+  uint64_t index = 0;     // the snapshot's index
+  uint64_t bytes = 0;     // sent (acknowledged) or received so far
+  uint64_t bytes_estimate = 0;
+  uint64_t entries = 0;  // log entries sent or received so far
+  double bytes_per_second = 0;
+  double eta_seconds = -1;  // -1: unknown
+};
+
 struct RaftDiagnostics {
   uint64_t id = 0;
   std::string name;
@@ -189,6 +201,7 @@ struct RaftDiagnostics {
   uint64_t committed_index = 0;
   uint64_t stable_index = 0;
   std::vector<PeerDiagnostics> peers;  // leader only
+  std::vector<SnapshotTransferView> snapshot_transfers;
 };
 
 struct HealthView {

@@ -260,6 +260,10 @@ void Core::campaign() {
 void Core::snapshot_taken(const SnapshotMeta& meta) {
   impl_->snapshot_taken(meta);
 }
+void Core::report_snapshot_progress(NodeId peer) {
+  auto it = impl_->snapshot_elapsed.find(peer);
+  if (it != impl_->snapshot_elapsed.end()) it->second = 0;
+}
 void Core::report_snapshot(NodeId peer, bool ok) {
   impl_->report_snapshot(peer, ok);
 }

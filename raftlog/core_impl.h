@@ -184,6 +184,7 @@ struct Core::Impl {
   void snapshot_taken(const SnapshotMeta& meta);
   void report_snapshot(NodeId peer, bool ok);
   void tick_snapshots();
+  bool wants_catchup_snapshot(const Progress& pr) const;
 };
 
 }  // namespace raftlog

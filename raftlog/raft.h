@@ -54,6 +54,13 @@ struct Config {
   uint64_t snapshot_interval_entries = 0;
   // Entries kept behind a snapshot so slightly-lagging followers need no snapshot.
   uint64_t snapshot_trailing_entries = 0;
+  // Catch-up by snapshot: a probing follower that holds nothing (it needs
+  // entry 1) or needs entries at least this far behind the leader's last
+  // index gets a snapshot instead of appends, even though the leader still
+  // has the entries: replaying a big log one append at a time is slow. Only
+  // once the leader has applied something. 0 = snapshots only when the
+  // entries a follower needs were compacted.
+  uint64_t snapshot_lag_entries = 0;
   // Pre-vote (Raft thesis 9.6): a partitioned node rejoining cannot disrupt.
   bool pre_vote = true;
   // Leader steps down if it has not heard from a quorum within an election
@@ -180,6 +187,10 @@ class Core {
   void report_unreachable(NodeId peer);
   // The driver finished sending (or failed to send) a snapshot.
   void report_snapshot(NodeId peer, bool ok);
+  // The driver's transfer of a snapshot to `peer` is alive (a chunk was
+  // acknowledged, or it is resuming after a disconnect): restart the
+  // timeout after which the core gives up on it and probes again.
+  void report_snapshot_progress(NodeId peer);
 
   // Output.
   bool has_ready() const;

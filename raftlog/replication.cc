@@ -90,6 +90,10 @@ bool Core::Impl::send_append(NodeId to, bool send_if_empty) {
   if (it == progress.end() || to == cfg.id) return false;
   Progress& pr = it->second;
   if (paused(pr)) return false;
+  if (wants_catchup_snapshot(pr)) {
+    send_snapshot(to, pr);
+    return true;
+  }
   Index prev = pr.next - 1;
   auto prev_term = term(prev);
   auto ents = entries(pr.next, last_index() + 1, cfg.msg_bytes_max);

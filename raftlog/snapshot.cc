@@ -77,6 +77,14 @@ void Core::Impl::report_snapshot(NodeId peer, bool ok) {
   snapshot_elapsed.erase(peer);
 }
 
+bool Core::Impl::wants_catchup_snapshot(const Progress& pr) const {
+  if (cfg.snapshot_lag_entries == 0 || pr.state != Progress::State::kProbe) return false;
+  // Nothing applied yet: no snapshot could cover what the follower needs.
+  if (applied == Index(0) || pr.next > applied) return false;
+  if (pr.next == Index(1)) return true;  // an empty follower (a new node)
+  return last_index().value() - pr.next.value() + 1 >= cfg.snapshot_lag_entries;
+}
+
 // A snapshot that got lost leaves its peer stuck in kSnapshot: give up
 // after two election timeouts and probe again.
 void Core::Impl::tick_snapshots() {

@@ -26,6 +26,9 @@ inline constexpr std::string_view kSnapshotMeta = "snapshot/meta";
 inline constexpr std::string_view kSnapshotData = "snapshot/data";
 inline constexpr std::string_view kApplied = "applied";
 inline constexpr std::string_view kLogBase = "log_base";
+inline constexpr std::string_view kInstallPending = "snapshot/install_pending";
+// Exclusive upper bound of every `state` row key (they start with ASCII).
+inline constexpr std::string_view kStateEnd = "\xff";
 // "conf/" + 8-byte big-endian index; every conf/ key sorts below kConfEnd.
 inline constexpr std::string_view kConfPrefix = "conf/";
 inline constexpr std::string_view kConfEnd = "conf0";  // '0' == '/' + 1

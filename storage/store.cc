@@ -229,6 +229,7 @@ Result<std::unique_ptr<Store>> Store::open(const OpenOptions& o) {
   std::unique_ptr<Store> store(new Store(o.dir, std::move(h).value()));
   store->cluster_id_ = raftlog::ClusterId(id->cluster_id.value_or(0));
   store->node_id_ = raftlog::NodeId(id->node_id.value_or(0));
+  if (Status s = store->finish_pending_install(); !s.is_ok()) return s;
   if (Status s = store->load_bounds(); !s.is_ok()) return s;
   return store;
 }

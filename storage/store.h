@@ -22,6 +22,9 @@
 //                       discarded from the log (by snapshot install or
 //                       compaction). Absent = (0, 0). first_index is
 //                       log_base.index + 1.
+//       snapshot/install_pending  the staging dir of a streamed snapshot
+//                       whose install began and has not finished (see
+//                       install_streamed); absent otherwise.
 //       conf/<BE index> protobuf Membership of the kMembership entry at that
 //                       index. Written in the same WriteBatch as the entry,
 //                       deleted with it on suffix truncation; compaction
@@ -62,7 +65,8 @@ class Snapshot;
 
 namespace storage {
 
-struct RocksHandles;  // storage/rocks.h
+struct RocksHandles;      // storage/rocks.h
+struct StreamedSnapshot;  // storage/snapshot_stream.h
 
 using common::Result;
 using common::Status;
@@ -103,6 +107,11 @@ struct PersistBatch {
   // crash. nullopt value = delete the row.
   std::vector<std::pair<std::string, std::optional<std::string>>> state_rows;
   bool sync = false;  // fsync before write() returns
+  // Set with `snapshot` when the snapshot arrived as a stream: its state
+  // rows and log range are SST files in `streamed_dir`, swapped in by
+  // install_streamed() instead of the usual install.
+  std::shared_ptr<const StreamedSnapshot> streamed;
+  std::string streamed_dir;
 };
 
 class StoreExport;  // storage/store_export.h
@@ -150,6 +159,12 @@ class Store final : public raftlog::LogReader {
   // The membership in force at index i: the latest conf/ record at or below
   // it, else the stored snapshot's (storage/compact.cc).
   Result<raftlog::Membership> membership_at(Index i) const;
+  // Replaces the log, the state rows and the conf records with a streamed
+  // snapshot (storage/snapshot_install.cc): the log becomes (base, index]
+  // as sent, the snapshot meta and `applied` its index. Crash-safe through
+  // the meta key snapshot/install_pending, which names the staging dir: an
+  // open() that finds it redoes the install from the staged files.
+  Status install_streamed(const StreamedSnapshot& snap, const std::string& staging_dir);
 
   // A read of the whole store at one instant (storage/store_export.h).
   Result<std::unique_ptr<StoreExport>> export_view() const;
@@ -189,6 +204,10 @@ class Store final : public raftlog::LogReader {
                                                                   uint64_t bytes_max,
                                                                   bool settled) const;
   Status commit(Staging& staging, bool sync, const char* op);
+  Status install_streamed_locked(const StreamedSnapshot& snap, const std::string& staging_dir);
+  // An install interrupted by a crash: finish it (open()).
+  Status finish_pending_install();
+  friend class SnapshotSource;
 
   const std::string dir_;
   std::unique_ptr<RocksHandles> handles_;

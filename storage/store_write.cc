@@ -187,26 +187,34 @@ Status Store::write(const PersistBatch& batch) {
 
 Status Store::write(std::span<const PersistBatch> batches, bool sync) {
   std::lock_guard lock(write_mu_);
-  Staging st(*this);
+  auto staging = std::make_unique<Staging>(*this);
   for (const PersistBatch& b : batches) {
-    if (b.snapshot) {
+    Staging& st = *staging;
+    if (b.snapshot && b.streamed) {
+      // Ingested files cannot join a WriteBatch: commit what came before,
+      // install, and stage the rest of this batch on top.
+      if (Status s = commit(st, sync, "write batch"); !s.is_ok()) return s;
+      if (Status s = install_streamed_locked(*b.streamed, b.streamed_dir); !s.is_ok()) return s;
+      staging = std::make_unique<Staging>(*this);
+    } else if (b.snapshot) {
       if (Status s = st.install(*b.snapshot); !s.is_ok()) return s;
     }
+    Staging& cur = *staging;
     if (!b.entries.empty()) {
-      if (Status s = st.append(b.entries); !s.is_ok()) return s;
+      if (Status s = cur.append(b.entries); !s.is_ok()) return s;
     }
     if (b.hard_state)
-      st.put(handles_->meta, keys::kHardState, raftpb::encode_hard_state(*b.hard_state));
-    if (b.applied) st.put(handles_->meta, keys::kApplied, keys::be64(b.applied->value()));
+      cur.put(handles_->meta, keys::kHardState, raftpb::encode_hard_state(*b.hard_state));
+    if (b.applied) cur.put(handles_->meta, keys::kApplied, keys::be64(b.applied->value()));
     for (const auto& [key, value] : b.state_rows) {
       if (value) {
-        st.put(handles_->state, key, *value);
+        cur.put(handles_->state, key, *value);
       } else {
-        st.del(handles_->state, key);
+        cur.del(handles_->state, key);
       }
     }
   }
-  return commit(st, sync, "write batch");
+  return commit(*staging, sync, "write batch");
 }
 
 Status Store::compact(Index before) {

@@ -200,6 +200,9 @@ int main(int argc, char** argv) {
       "retention: keep at least this many newest changes (default: keep everything)")(
       "retention-min-duration", po::value<std::string>(),
       "retention: keep at least this much history, e.g. 24h, 7d (default: keep everything)")(
+      "snapshot-lag-entries", po::value<uint64_t>()->default_value(10000),
+      "a follower this far behind (or empty) catches up by a chunked snapshot stream; 0 = only "
+      "when the entries it needs were purged")(
       "retention-ignore-cursors", po::bool_switch(),
       "retention: purge past the oldest consumer cursor (_cursors/) instead of waiting for it")(
       "min-free-disk-mb", po::value<uint32_t>()->default_value(64),
@@ -291,6 +294,7 @@ int main(int argc, char** argv) {
       nopts.retention.min_duration = *d;
     }
     nopts.retention.ignore_cursors = vm["retention-ignore-cursors"].as<bool>();
+    nopts.snapshot_lag_entries = vm["snapshot-lag-entries"].as<uint64_t>();
   } catch (const std::exception& e) {
     return fail(std::string(e.what()) + " (see --help)");
   }

@@ -1,0 +1,156 @@
+// Catch-up of a big node (issue 5): a node joining a cluster whose log holds
+// 200k changes catches up through the chunked snapshot stream (not 200k
+// appends) and then serves the same feed as the leader; a joiner killed in
+// the middle of the transfer resumes after its last durable chunk when it
+// comes back; the leader keeps taking writes meanwhile; the joiner knows
+// every member, the bootstrap ones included (sim FINDINGS #6).
+#include <set>
+
+#include "api/change_json.h"
+#include "tests/integration/test_util.h"
+
+namespace integration {
+namespace {
+
+constexpr uint64_t kChanges = 200000;
+constexpr int kPerBatch = 1000;
+
+// Fills the log with kChanges changes of ~300 bytes, `writers` clients in
+// parallel; returns the last _id.
+Result<uint64_t> fill(Cluster& c, size_t leader) {
+  constexpr int kWriters = 4;
+  std::atomic<uint64_t> last{0};
+  std::atomic<bool> failed{false};
+  std::string error;
+  std::mutex mu;
+  std::vector<std::thread> ts;
+  for (int w = 0; w < kWriters; w++) {
+    ts.emplace_back([&, w] {
+      auto client = c.client(leader, Millis(30000));
+      std::string pad(250, 'p');
+      for (uint64_t b = 0; b < kChanges / kPerBatch / kWriters && !failed; b++) {
+        std::vector<api::ChangeInput> in;
+        for (int k = 0; k < kPerBatch; k++) {
+          in.push_back(change_of("{\"w\":" + std::to_string(w) + ",\"b\":" + std::to_string(b) +
+                                     ",\"k\":" + std::to_string(k) + ",\"pad\":\"" + pad + "\"}",
+                                 {"fill"}));
+        }
+        auto r = client->post_changes(in);
+        if (!r.is_ok()) {
+          std::lock_guard lock(mu);
+          error = r.status().to_string();
+          failed = true;
+          return;
+        }
+        uint64_t id = r->back().id;
+        uint64_t prev = last.load();
+        while (id > prev && !last.compare_exchange_weak(prev, id)) {
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  if (failed) return Status(common::Code::kInternal, "fill failed: " + error);
+  return last.load();
+}
+
+// Polls node i's diagnostics until its applied index reaches `index`.
+bool wait_applied(Cluster& c, size_t i, uint64_t index, Millis timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto d = c.client(i, Millis(2000))->diagnostics();
+    if (d.is_ok() && d->applied_index >= index) return true;
+    std::this_thread::sleep_for(Millis(50));
+  }
+  return false;
+}
+
+// The joiner's feed equals the leader's, change for change, from `since`.
+void expect_same_feed(Cluster& c, size_t a, size_t b, uint64_t until) {
+  auto ca = c.client(a, Millis(30000));
+  auto cb = c.client(b, Millis(30000));
+  api::FeedRequest req;
+  req.limit = 10000;
+  uint64_t compared = 0;
+  while (req.since < until) {
+    auto pa = ca->get_feed(req);
+    auto pb = cb->get_feed(req);
+    ASSERT_TRUE(ok(pa));
+    ASSERT_TRUE(ok(pb));
+    ASSERT_EQ(pa->changes.size(), pb->changes.size()) << "since " << req.since;
+    if (pa->changes.empty()) break;
+    for (size_t k = 0; k < pa->changes.size(); k++) {
+      const auto& x = pa->changes[k];
+      const auto& y = pb->changes[k];
+      ASSERT_EQ(x.id, y.id);
+      ASSERT_EQ(x.ts_ns, y.ts_ns);
+      ASSERT_EQ(x.data_json, y.data_json);
+      ASSERT_EQ(x.tags, y.tags);
+    }
+    compared += pa->changes.size();
+    req.since = pa->changes.back().id;
+  }
+  EXPECT_GE(compared, kChanges);
+}
+
+class CatchupTest : public ClusterTest {};
+
+TEST_F(CatchupTest, BigJoinerStreamsResumesAfterKillAndServesTheSameFeed) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto kv = cluster_->client(leader_);
+  ASSERT_TRUE(ok(kv->put_key("catchup/key", R"({"v":"before"})")));
+  auto t0 = Clock::now();
+  auto last = fill(*cluster_, leader_);
+  ASSERT_TRUE(ok(last));
+  std::cout << "filled " << kChanges << " changes in " << ms_since(t0) << " ms\n";
+
+  // n4 joins; it is killed as soon as the stream has delivered something.
+  auto j = cluster_->add_joining_node(Millis(20000));
+  ASSERT_TRUE(ok(j));
+  size_t joiner = *j;
+  auto deadline = Clock::now() + Millis(60000);
+  bool mid_transfer = false;
+  while (Clock::now() < deadline && !mid_transfer) {
+    auto d = cluster_->client(joiner, Millis(2000))->diagnostics();
+    if (d.is_ok()) {
+      for (const auto& t : d->snapshot_transfers) {
+        mid_transfer |= t.direction == "receive" && t.bytes > 0 && t.bytes < t.bytes_estimate;
+      }
+    }
+    if (!mid_transfer) std::this_thread::sleep_for(Millis(5));
+  }
+  ASSERT_TRUE(mid_transfer) << "never saw the joiner mid-transfer";
+  cluster_->kill9(joiner);
+  ASSERT_TRUE(ok(cluster_->start(joiner, Millis(20000))));
+
+  // Writes continue while it catches up.
+  Writer writer({cluster_->node(leader_).client_address()}, "during", Millis(5000));
+  writer.start();
+  ASSERT_TRUE(wait_applied(*cluster_, joiner, *last, Millis(90000)))
+      << "the joiner did not catch up";
+  writer.stop();
+  EXPECT_GT(writer.acked_count(), 0u);
+  EXPECT_EQ(writer.failures(), 0u);
+  ASSERT_TRUE(ok(cluster_->wait_converged(Millis(30000))));
+
+  std::string jlog = cluster_->read_log(joiner);
+  EXPECT_NE(jlog.find("resuming index"), std::string::npos) << "the transfer did not resume";
+  EXPECT_NE(jlog.find("installed snapshot at index"), std::string::npos);
+  std::string llog = cluster_->read_log(leader_);
+  EXPECT_NE(llog.find("installed after"), std::string::npos);
+
+  // The joiner serves the same feed and the same keys, and knows the
+  // bootstrap members by name (it learnt them from the snapshot).
+  ASSERT_NO_FATAL_FAILURE(expect_same_feed(*cluster_, leader_, joiner, *last));
+  auto k = cluster_->client(joiner)->get_key("catchup/key");
+  ASSERT_TRUE(ok(k));
+  EXPECT_EQ(k->value_json, R"({"v":"before"})");
+  auto view = cluster_->client(joiner)->cluster();
+  ASSERT_TRUE(ok(view));
+  std::set<std::string> names;
+  for (const auto& m : view->members) names.insert(m.name);
+  EXPECT_EQ(names, (std::set<std::string>{"n1", "n2", "n3", "n4"}));
+}
+
+}  // namespace
+}  // namespace integration
