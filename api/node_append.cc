@@ -417,8 +417,44 @@ void Node::Impl::track_duplicate(PendingAppend p) {
   }
 }
 
+// Log terms never decrease along the log: once an entry of term T is applied
+// at index i, every later index holds an entry of term >= T. An append this
+// node proposed in an older term at a later index can therefore no longer
+// commit. Answer it now ("not appended", safe to retry) instead of at its
+// deadline: a deposed leader's clients otherwise waited out the whole
+// request timeout whenever the new leader's log did not reach their index
+// soon (integration FINDINGS F10).
+void Node::Impl::fail_overtaken_appends(const raftlog::Entry& e) {
+  for (auto it = pending.upper_bound(e.index); it != pending.end();) {
+    if (!(it->second.term < e.term)) {
+      ++it;
+      continue;
+    }
+    PendingAppend p = std::move(it->second);
+    it = pending.erase(it);
+    appends_failed_total.inc();
+    if (p.done)
+      p.done(Status(Code::kUnavailable, "leadership changed before commit; not appended"));
+  }
+  for (auto it = duplicates.upper_bound(e.index); it != duplicates.end();) {
+    if (!(it->second.term < e.term)) {
+      ++it;
+      continue;
+    }
+    PendingAppend p = std::move(it->second);
+    it = duplicates.erase(it);
+    if (p.done) {
+      p.done(Status(Code::kUnavailable, "the original was overwritten before commit; retry"));
+    }
+  }
+}
+
 // Called for every applied entry, in index order.
 void Node::Impl::complete_applied(const raftlog::Entry& e, const state::ApplyResult& r) {
+  if (swept_term < e.term) {
+    swept_term = e.term;
+    fail_overtaken_appends(e);
+  }
   // Retries answered with this original: it is applied here now, unless
   // another leader's entry took its index (then neither was appended).
   auto [lo, hi] = duplicates.equal_range(e.index);

@@ -119,6 +119,7 @@ struct Node::Impl {
 
   // Appends.
   std::map<Index, PendingAppend> pending;       // keyed by last index
+  Term swept_term{0};                           // the newest term fail_overtaken_appends ran for
   std::deque<QueuedAppend> waiting_for_leader;  // no leader known yet
   std::map<uint64_t, QueuedAppend> forwarded;   // request id -> awaiting the leader's answer
   uint64_t next_request_id = 1;
@@ -208,6 +209,7 @@ struct Node::Impl {
                                      std::vector<TxnCompare>* current);
   void on_forward_request(NodeId from, const changeagent::peer::ForwardRequest& req);
   void on_forward_response(const changeagent::peer::ForwardResponse& resp);
+  void fail_overtaken_appends(const raftlog::Entry& e);
   void complete_applied(const raftlog::Entry& e, const state::ApplyResult& r);
   void retry_waiting_for_leader();
   void abandon_forwards_to_old_leader(NodeId new_leader);

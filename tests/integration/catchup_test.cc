@@ -35,6 +35,9 @@ Result<uint64_t> fill(Cluster& c, size_t leader) {
                                      ",\"k\":" + std::to_string(k) + ",\"pad\":\"" + pad + "\"}",
                                  {"fill"}));
         }
+        // One request id per batch: the client resends it after a leader
+        // change (503 or an unknown outcome) without duplicating it.
+        for (auto& ch : in) ch.request_id = "fill-" + std::to_string(w) + "-" + std::to_string(b);
         auto r = client->post_changes(in);
         if (!r.is_ok()) {
           std::lock_guard lock(mu);
@@ -96,7 +99,11 @@ void expect_same_feed(Cluster& c, size_t a, size_t b, uint64_t until) {
 class CatchupTest : public ClusterTest {};
 
 TEST_F(CatchupTest, BigJoinerStreamsResumesAfterKillAndServesTheSameFeed) {
-  ASSERT_NO_FATAL_FAILURE(start());
+  // The fill writes 200k changes as fast as it can, on a CI machine that runs
+  // other tests beside it: a commit may take longer than the default 3 s.
+  ClusterOptions o;
+  o.request_timeout_ms = 20000;
+  ASSERT_NO_FATAL_FAILURE(start(std::move(o)));
   auto kv = cluster_->client(leader_);
   ASSERT_TRUE(ok(kv->put_key("catchup/key", R"({"v":"before"})")));
   auto t0 = Clock::now();
