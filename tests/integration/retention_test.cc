@@ -2,7 +2,8 @@
 // a consumer that fell behind gets 410 {"code":"compacted","firstIndex"}
 // from GET /changes and from the SSE stream (never a silent skip) and
 // resumes from firstIndex; keys and leases survive the purge and a full
-// restart; a named consumer cursor holds the log back.
+// restart; a named consumer cursor holds the log back; a follower that was
+// down through a purge catches up by a streamed snapshot.
 #include <set>
 
 #include "api/change_json.h"
@@ -228,6 +229,72 @@ TEST_F(RetentionTest, OldestCursorHoldsTheLog) {
   ASSERT_TRUE(ok(moved));
   ASSERT_TRUE(ok(c->set_cursor("slow", api::CursorWrite{*moved, std::nullopt, false})));
   EXPECT_TRUE(wait_purged_past(*cluster_, held + 1, kPurgeTimeout));
+}
+
+// A follower that was down while the others purged the entries it needs can
+// only come back through a snapshot (the streamed one: state plus retained
+// log): it rejoins, installs it, and then serves the same keys and the same
+// feed as the leader from its new first index on.
+TEST_F(RetentionTest, FollowerBehindThePurgeCatchesUpBySnapshot) {
+  // Lag-based snapshots off: only the purge can force this one.
+  ASSERT_NO_FATAL_FAILURE(start(retention_options({"--snapshot-lag-entries=0"})));
+  auto c = cluster_->client(leader_, Millis(10000));
+  auto key = c->put_key("purge/key", R"({"v":"kept"})");
+  ASSERT_TRUE(ok(key));
+  ASSERT_TRUE(ok(cluster_->wait_converged(Millis(10000))));
+  size_t down = cluster_->followers(leader_).front();
+  auto before = cluster_->client(down)->diagnostics();
+  ASSERT_TRUE(ok(before));
+  const uint64_t had = before->applied_index;
+  cluster_->kill9(down);
+
+  auto last = write_changes(*c, 60, 100, "fill");
+  ASSERT_TRUE(ok(last));
+  // The running nodes purge past everything the stopped one holds.
+  auto deadline = Clock::now() + kPurgeTimeout;
+  auto purged = [&] {
+    for (size_t i = 0; i < cluster_->size(); i++) {
+      if (i != down && first_index_of(*cluster_, i) <= had + 1) return false;
+    }
+    return true;
+  };
+  while (!purged() && Clock::now() < deadline) std::this_thread::sleep_for(Millis(100));
+  ASSERT_TRUE(purged()) << "the running nodes never purged past index " << had;
+
+  ASSERT_TRUE(ok(cluster_->start(down)));
+  ASSERT_TRUE(ok(cluster_->wait_converged(Millis(30000), *last)));
+  auto n = cluster_->client(down, Millis(10000));
+  auto d = n->diagnostics();
+  ASSERT_TRUE(ok(d));
+  EXPECT_GT(d->first_index, had + 1)
+      << "the follower's log does not start where the snapshot put it";
+  auto k = n->get_key("purge/key");
+  ASSERT_TRUE(ok(k));
+  EXPECT_EQ(k->value_json, R"({"v":"kept"})");
+  EXPECT_EQ(k->mod_revision, key->id);
+  // Its feed is the leader's, entry for entry, from its first index on.
+  api::FeedRequest req;
+  req.since = d->first_index - 1;
+  req.limit = 1000;
+  uint64_t compared = 0;
+  while (req.since < *last) {
+    auto pa = c->get_feed(req);
+    auto pb = n->get_feed(req);
+    ASSERT_TRUE(ok(pa));
+    ASSERT_TRUE(ok(pb));
+    ASSERT_EQ(pa->changes.size(), pb->changes.size()) << "since " << req.since;
+    if (pa->changes.empty()) break;
+    for (size_t i = 0; i < pa->changes.size(); i++) {
+      ASSERT_EQ(pa->changes[i].id, pb->changes[i].id);
+      ASSERT_EQ(pa->changes[i].data_json, pb->changes[i].data_json);
+    }
+    compared += pa->changes.size();
+    req.since = pa->changes.back().id;
+  }
+  EXPECT_GE(compared, kMinRecords);
+  // Asking below its first index is a 410, as on the leader.
+  auto gone = n->request("GET", "/changes/" + std::to_string(had));
+  EXPECT_TRUE(is_json_error(gone, 410, "compacted"));
 }
 
 }  // namespace
