@@ -274,6 +274,18 @@ RaftDiagnostics Node::diagnostics() {
     p.connected = s.transport->connected(id);
     d.peers.push_back(p);
   }
+  for (const auto& c : s.transport->connections()) {
+    ConnectionDiagnostics cd;
+    cd.inbound = c.inbound;
+    cd.peer = c.peer.value();
+    cd.remote = c.remote;
+    cd.stage = c.stage;
+    cd.in_stage_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(c.in_stage).count());
+    cd.frames = c.frames;
+    cd.queued = c.queued;
+    d.connections.push_back(std::move(cd));
+  }
   return d;
 }
 

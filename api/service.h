@@ -177,6 +177,17 @@ struct PeerDiagnostics {
   bool connected = false;
 };
 
+// One peer connection's transport state (api::ConnectionState).
+struct ConnectionDiagnostics {
+  bool inbound = false;
+  uint64_t peer = 0;
+  std::string remote;
+  std::string stage;
+  uint64_t in_stage_ms = 0;
+  uint64_t frames = 0;
+  uint64_t queued = 0;
+};
+
 struct RaftDiagnostics {
   uint64_t id = 0;
   std::string name;
@@ -189,6 +200,7 @@ struct RaftDiagnostics {
   uint64_t committed_index = 0;
   uint64_t stable_index = 0;
   std::vector<PeerDiagnostics> peers;  // leader only
+  std::vector<ConnectionDiagnostics> connections;
 };
 
 struct HealthView {
