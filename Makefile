@@ -9,9 +9,14 @@ CMAKE_FLAGS ?=
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DCA_WERROR=ON
 endif
+# make test SANITIZE=1: the whole project built with ASan+UBSan (GCC) in
+# build-sanitize/, then the unit and simulator tests run there
+# (docs/SECURITY.md "Sanitizers"). More: cd build-sanitize && ctest -L integration
+TEST_LABELS ?=
 ifeq ($(SANITIZE),1)
 BUILD_DIR := build-sanitize
 CMAKE_FLAGS += -DCA_SANITIZE=ON
+TEST_LABELS := -L 'unit|sim'
 endif
 
 .PHONY: all deps configure build test test-unit test-sim sim run bench format clean
@@ -30,9 +35,22 @@ configure: $(BUILD_DIR)/build.ninja
 build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Every test: unit, sim (and later integration, chaos), bounded for CI.
+# Every test: unit, sim, integration, chaos, bounded for CI, and (when
+# clang-14 is installed) fuzz_smoke: a few seconds per fuzz target
+# (tests/fuzz/smoke.cmake).
+FUZZ_DIR ?= build-fuzz
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SECONDS ?= 300
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1500
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1500 $(TEST_LABELS)
+
+# Longer fuzzing: make fuzz FUZZ_SECONDS=3600 (per target).
+.PHONY: fuzz test-fuzz
+fuzz: deps
+	JOBS=$(JOBS) tools/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+test-fuzz: deps
+	JOBS=$(JOBS) tools/fuzz.sh $(FUZZ_DIR) $(FUZZ_SMOKE_SECONDS)
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)
@@ -81,7 +99,7 @@ format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-sanitize
+	rm -rf $(BUILD_DIR) build-sanitize $(FUZZ_DIR)
 
 # Long randomized chaos schedules (issue 6): back-to-back 60 s runs with
 # random seeds, all faults incl. power loss, until DURATION (s/m/h) is used

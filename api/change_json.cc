@@ -344,6 +344,17 @@ std::string render_diagnostics(const RaftDiagnostics& d, bool with_build) {
     }
     o["snapshotTransfers"] = std::move(transfers);
   }
+  json::array connections;
+  for (const auto& c : d.connections) {
+    connections.push_back(json::object{{"direction", c.inbound ? "in" : "out"},
+                                       {"peer", c.peer},
+                                       {"remote", c.remote},
+                                       {"stage", c.stage},
+                                       {"inStageMs", c.in_stage_ms},
+                                       {"frames", c.frames},
+                                       {"queued", c.queued}});
+  }
+  o["connections"] = std::move(connections);
   if (with_build) {
 #ifdef CA_VERSION
     const char* version = CA_VERSION;

@@ -128,7 +128,10 @@ asio::awaitable<HttpReply> Router::dispatch_members(const HttpRequest& req, cons
     co_return error_reply(kErrRouteNotFound,
                           "no such resource: " + path + " (members are /cluster/members/{id})");
   }
-  auto [id, promote] = *mp;
+  // Plain variables, not a structured binding: clang 14 (the fuzz build)
+  // cannot capture bindings in the lambdas below.
+  uint64_t id = mp->first;
+  bool promote = mp->second;
   route_name = promote ? "/cluster/members/{id}/promote" : "/cluster/members/{id}";
   if (promote) {
     if (m != "POST") co_return method_not_allowed("POST");

@@ -275,6 +275,18 @@ RaftDiagnostics Node::diagnostics() {
     d.peers.push_back(p);
   }
   s.snapshot_views(d.snapshot_transfers);
+  for (const auto& c : s.transport->connections()) {
+    ConnectionDiagnostics cd;
+    cd.inbound = c.inbound;
+    cd.peer = c.peer.value();
+    cd.remote = c.remote;
+    cd.stage = c.stage;
+    cd.in_stage_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(c.in_stage).count());
+    cd.frames = c.frames;
+    cd.queued = c.queued;
+    d.connections.push_back(std::move(cd));
+  }
   return d;
 }
 

@@ -189,6 +189,17 @@ struct SnapshotTransferView {
   double eta_seconds = -1;  // -1: unknown
 };
 
+// One peer connection's transport state (api::ConnectionState).
+struct ConnectionDiagnostics {
+  bool inbound = false;
+  uint64_t peer = 0;
+  std::string remote;
+  std::string stage;
+  uint64_t in_stage_ms = 0;
+  uint64_t frames = 0;
+  uint64_t queued = 0;
+};
+
 struct RaftDiagnostics {
   uint64_t id = 0;
   std::string name;
@@ -202,6 +213,7 @@ struct RaftDiagnostics {
   uint64_t stable_index = 0;
   std::vector<PeerDiagnostics> peers;  // leader only
   std::vector<SnapshotTransferView> snapshot_transfers;
+  std::vector<ConnectionDiagnostics> connections;
 };
 
 struct HealthView {

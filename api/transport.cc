@@ -59,18 +59,42 @@ awaitable<PeerFrame> read_frame(PeerStream& stream, uint32_t frame_bytes_max) {
   co_return frame;
 }
 
+using SteadyClock = std::chrono::steady_clock;
+
 }  // namespace
+
+// Where a connection's coroutine is: set before each await, so a connection
+// whose coroutine never resumes shows the await it is parked on.
+struct Stage {
+  const char* name = "starting";
+  SteadyClock::time_point since = SteadyClock::now();
+  void enter(const char* n) {
+    name = n;
+    since = SteadyClock::now();
+  }
+};
+
+struct Inbound {
+  std::shared_ptr<PeerStream> sock;
+  NodeId from;
+  std::string remote;
+  Stage stage;
+  uint64_t frames = 0;
+};
 
 struct Peer {
   NodeId id;
   std::string address;
   std::deque<std::string> queue;  // encoded frames
+  uint64_t queued_bytes = 0;      // sum of queue's sizes
   std::unique_ptr<asio::steady_timer> wake;
   std::shared_ptr<PeerStream> socket;
   bool connected = false;
   bool running = false;
   bool removed = false;
   std::string last_error;  // logged once per distinct error, not per retry
+  Stage stage;
+  uint64_t frames = 0;  // written
 };
 
 struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
@@ -79,7 +103,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   TransportHandlers handlers;
   tcp::acceptor acceptor;
   std::map<NodeId, std::shared_ptr<Peer>> peers;
-  std::set<std::shared_ptr<PeerStream>> inbound;
+  std::set<std::shared_ptr<Inbound>> inbound;
   bool stopped = false;
   // Inbound refusals (TLS or handshake) repeat at every redial of the
   // refused peer: the same reason from the same host is logged once a minute.
@@ -133,8 +157,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
         continue;
       }
       sock->socket().set_option(tcp::no_delay(true), ec);
-      inbound.insert(sock);
-      asio::co_spawn(io, serve_inbound(sock), asio::detached);
+      auto conn = std::make_shared<Inbound>();
+      conn->sock = sock;
+      conn->remote = endpoint_of(sock->socket());
+      inbound.insert(conn);
+      asio::co_spawn(io, serve_inbound(conn), asio::detached);
     }
   }
 
@@ -149,8 +176,9 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     log()->error("refusing peer connection from {}: {}", from, why);
   }
 
-  awaitable<void> serve_inbound(std::shared_ptr<PeerStream> sock) {
+  awaitable<void> serve_inbound(std::shared_ptr<Inbound> conn) {
     auto self = shared_from_this();
+    std::shared_ptr<PeerStream> sock = conn->sock;
     NodeId from;
     try {
       // A peer that stalls its TLS handshake cannot hold the connection.
@@ -160,6 +188,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       });
       std::string tls_error;
       try {
+        conn->stage.enter("tls handshake");
         co_await sock->handshake_as_server();
       } catch (const std::exception& e) {
         tls_error = e.what();
@@ -172,11 +201,13 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
         log_refusal(*sock, tls_error);
         throw std::runtime_error("");
       }
+      conn->stage.enter("reading handshake");
       PeerFrame first = co_await read_frame(*sock, opts.frame_bytes_max);
       PeerFrame reply;
       *reply.mutable_handshake() = my_handshake();
       std::string bytes = frame_bytes(reply);
       std::vector<asio::const_buffer> reply_bufs{asio::buffer(bytes)};
+      conn->stage.enter("writing handshake");
       co_await sock->write(reply_bufs);
       if (!first.has_handshake()) throw std::runtime_error("first frame is not a handshake");
       if (auto why = check_handshake(first.handshake()); !why.empty()) {
@@ -184,6 +215,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
         throw std::runtime_error("");
       }
       from = NodeId(first.handshake().sender_id());
+      conn->from = from;
       // A peer we have no address for (we joined and have not learnt the
       // membership yet) can still be answered at the address it gave.
       if (!peers.count(from) && !first.handshake().peer_address().empty()) {
@@ -193,7 +225,10 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
         handlers.on_hello(from, first.handshake().sender_name(), first.handshake().client_url());
       }
       while (!stopped) {
+        conn->stage.enter("reading frame");
         PeerFrame frame = co_await read_frame(*sock, opts.frame_bytes_max);
+        conn->stage.enter("handling frame");
+        conn->frames++;
         if (handlers.on_frame) handlers.on_frame(from, std::move(frame));
       }
     } catch (const std::exception& e) {
@@ -205,7 +240,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       }
     }
     sock->close();
-    inbound.erase(sock);
+    inbound.erase(conn);
   }
 
   static std::string endpoint_of(const tcp::socket& s) {
@@ -256,6 +291,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     auto backoff = opts.backoff_min;
     while (!stopped && !p->removed) {
       if (p->queue.empty()) {
+        p->stage.enter("idle");
         boost::system::error_code ec;
         p->wake->expires_at(asio::steady_timer::time_point::max());
         co_await p->wake->async_wait(asio::redirect_error(use_awaitable, ec));
@@ -264,6 +300,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       std::string failure;
       try {
         if (!p->connected) {
+          p->stage.enter("connecting");
           co_await connect(*p);
           p->connected = true;
           if (!p->last_error.empty())
@@ -277,12 +314,15 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
           size_t bytes = 0;
           while (!p->queue.empty() && batch.size() < 256 && bytes < (4u << 20)) {
             bytes += p->queue.front().size();
+            p->queued_bytes -= p->queue.front().size();
             batch.push_back(std::move(p->queue.front()));
             p->queue.pop_front();
           }
           std::vector<asio::const_buffer> bufs;
           for (const auto& b : batch) bufs.push_back(asio::buffer(b));
+          p->stage.enter("writing");
           co_await p->socket->write(bufs);
+          p->frames += batch.size();
         }
       } catch (const boost::system::system_error& e) {
         // Over TLS this is where the other side's refusal of our
@@ -302,13 +342,16 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
         p->last_error = failure;
       }
       p->queue.clear();
+      p->queued_bytes = 0;
       if (handlers.on_unreachable) handlers.on_unreachable(p->id);
       asio::steady_timer t(io, backoff);
+      p->stage.enter("backoff");
       boost::system::error_code ec;
       co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
       backoff = std::min(backoff * 2, opts.backoff_max);
     }
     p->running = false;
+    p->stage.enter("stopped");
   }
 };
 
@@ -377,11 +420,16 @@ void Transport::send(NodeId to, PeerFrame frame) {
     return;
   }
   auto& p = it->second;
-  if (p->queue.size() >= impl_->opts.frames_queued_max) {
+  std::string bytes = frame_bytes(frame);
+  if (!p->queue.empty() && (p->queue.size() >= impl_->opts.frames_queued_max ||
+                            p->queued_bytes + bytes.size() > impl_->opts.bytes_queued_max)) {
+    // Raft tolerates the loss; the core probes the peer again.
     p->queue.clear();
+    p->queued_bytes = 0;
     if (impl_->handlers.on_unreachable) impl_->handlers.on_unreachable(to);
   }
-  p->queue.push_back(frame_bytes(frame));
+  p->queued_bytes += bytes.size();
+  p->queue.push_back(std::move(bytes));
   if (!p->running) {
     p->running = true;
     asio::co_spawn(impl_->io, impl_->run_peer(p), asio::detached);
@@ -405,7 +453,33 @@ void Transport::stop() {
     if (p->wake) p->wake->cancel();
     if (p->socket) p->socket->close();
   }
-  for (auto& s : impl_->inbound) s->close();
+  for (auto& c : impl_->inbound) c->sock->close();
+}
+
+std::vector<ConnectionState> Transport::connections() const {
+  auto now = SteadyClock::now();
+  std::vector<ConnectionState> out;
+  for (const auto& c : impl_->inbound) {
+    ConnectionState s;
+    s.inbound = true;
+    s.peer = c->from;
+    s.remote = c->remote;
+    s.stage = c->stage.name;
+    s.in_stage = now - c->stage.since;
+    s.frames = c->frames;
+    out.push_back(std::move(s));
+  }
+  for (const auto& [id, p] : impl_->peers) {
+    ConnectionState s;
+    s.peer = id;
+    s.remote = p->address;
+    s.stage = p->running ? p->stage.name : "not started";
+    s.in_stage = now - p->stage.since;
+    s.frames = p->frames;
+    s.queued = p->queue.size();
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace api

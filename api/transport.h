@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/peer.pb.h"
 #include "common/status.h"
@@ -42,6 +43,11 @@ struct TransportOptions {
   uint16_t listen_port = 0;             // 0 = ephemeral (tests)
   uint32_t frame_bytes_max = 64 << 20;  // larger frames close the connection
   uint32_t frames_queued_max = 4096;    // per peer
+  // Also per peer: what is queued is sent before any newer heartbeat or
+  // answer, so the queue must stay well under an election timeout's worth
+  // of sending (tests/chaos/FINDINGS.md #4). One frame over it is queued
+  // alone.
+  uint64_t bytes_queued_max = 16 << 20;
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
   // Mutual TLS with the peer CA when set (api/peer_stream.h); plain TCP when
@@ -59,6 +65,19 @@ struct TransportHandlers {
   std::function<void(raftlog::NodeId peer)> on_unreachable;
 };
 
+// What one peer connection is doing, for /diagnostics/raft: a connection
+// parked in one stage for long is where a stalled peer link shows
+// (tests/chaos/FINDINGS.md #4).
+struct ConnectionState {
+  bool inbound = false;                            // the peer dialled us (we read its frames)
+  raftlog::NodeId peer;                            // 0 while an inbound handshake is unread
+  std::string remote;                              // host:port of the other end
+  std::string stage;                               // e.g. "reading frame header", "writing", "idle"
+  std::chrono::steady_clock::duration in_stage{};  // time since the stage began
+  uint64_t frames = 0;                             // frames read (inbound) or written (outbound)
+  uint64_t queued = 0;                             // outbound: frames waiting to be written
+};
+
 class Transport {
  public:
   static common::Result<std::unique_ptr<Transport>> start(boost::asio::io_context& io,
@@ -72,6 +91,8 @@ class Transport {
   void remove_peer(raftlog::NodeId id);
   void send(raftlog::NodeId to, changeagent::peer::PeerFrame frame);
   bool connected(raftlog::NodeId id) const;
+  // Every inbound connection and every peer's outbound link.
+  std::vector<ConnectionState> connections() const;
   void stop();
 
   struct Impl;

@@ -275,6 +275,8 @@ void Core::report_unreachable(NodeId peer) {
   // Appends in flight to an unreachable peer are lost: probe again.
   if (it != s.progress.end() && it->second.state == Progress::State::kReplicate) {
     s.become_probe(it->second);
+  } else if (it != s.progress.end() && it->second.state == Progress::State::kProbe) {
+    it->second.probe_sent = false;  // the probe itself may be what was lost
   }
 }
 

@@ -145,6 +145,8 @@ struct Core::Impl {
   // ===== replication.cc =====
   Result<Index> propose(std::vector<Entry> ents);
   bool send_append(NodeId to, bool send_if_empty);
+  // kProbe: an append without entries at pr.next - 1 (see handle_heartbeat_response).
+  void send_empty_probe(NodeId to, const Progress& pr);
   void send_snapshot(NodeId to, Progress& pr);
   void broadcast_append();
   void broadcast_heartbeat(const std::string& ctx);

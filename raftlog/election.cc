@@ -189,6 +189,9 @@ void Core::Impl::tick_follower() {
 void Core::Impl::tick_leader() {
   heartbeat_elapsed++;
   election_elapsed++;
+  for (auto& [id, pr] : progress) {
+    if (pr.state == Progress::State::kProbe && pr.probe_sent) pr.probe_elapsed++;
+  }
   tick_snapshots();
   if (transfer_target != kNoNode && ++transfer_elapsed >= cfg.election_timeout_ticks) {
     abort_transfer();

@@ -136,6 +136,7 @@ struct Progress {
   Index next;   // next index to send
   State state = State::kProbe;
   bool probe_sent = false;     // kProbe: one append outstanding, wait for its answer
+  uint32_t probe_elapsed = 0;  // kProbe: ticks since that append was sent
   Index pending_snapshot;      // kSnapshot: index of the snapshot sent
   bool recent_active = false;  // heard from in the current check-quorum window
   std::deque<Index> inflight;  // last index of each append in flight (kReplicate)

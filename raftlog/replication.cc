@@ -117,13 +117,28 @@ bool Core::Impl::send_append(NodeId to, bool send_if_empty) {
       pr.inflight.push_back(last);
     } else {
       pr.probe_sent = true;
+      pr.probe_elapsed = 0;
     }
   } else if (pr.state == Progress::State::kProbe) {
     pr.probe_sent = true;
+    pr.probe_elapsed = 0;
   }
   m.entries = std::move(*ents);
   send(std::move(m));
   return true;
+}
+
+void Core::Impl::send_empty_probe(NodeId to, const Progress& pr) {
+  Index prev = pr.next - 1;
+  auto prev_term = term(prev);
+  if (!prev_term.is_ok()) return;  // compacted: the full probe sends a snapshot
+  Message m;
+  m.type = MessageType::kAppend;
+  m.to = to;
+  m.index = prev;
+  m.log_term = *prev_term;
+  m.commit = commit;
+  send(std::move(m));
 }
 
 void Core::Impl::broadcast_append() {
@@ -224,12 +239,19 @@ void Core::Impl::handle_append_response(const Message& m) {
     return;
   }
   const Index old_match = pr.match;
+  // Whether this answers the probe outstanding at pr.next - 1 (or a later
+  // one). An answer that neither does so nor advances match tells nothing:
+  // e.g. the bare response a node at a higher term gives to a stale append
+  // (index 0), which a new leader of that term can receive. Taking it as a
+  // match made the leader replicate the whole log from index 1 to a
+  // follower that held it (tests/chaos/FINDINGS.md #4).
+  const bool answers_probe = m.index + 1 >= pr.next;
   if (m.index > pr.match) pr.match = m.index;
   if (pr.next < m.index + 1) pr.next = m.index + 1;
   while (!pr.inflight.empty() && pr.inflight.front() <= m.index) pr.inflight.pop_front();
   switch (pr.state) {
     case Progress::State::kProbe:
-      if (pr.match >= old_match) become_replicate(pr);
+      if (pr.match > old_match || answers_probe) become_replicate(pr);
       break;
     case Progress::State::kSnapshot:
       if (pr.match >= pr.pending_snapshot) {
@@ -259,6 +281,19 @@ void Core::Impl::handle_heartbeat_response(const Message& m) {
   if (it == progress.end()) return;
   Progress& pr = it->second;
   pr.recent_active = true;
+  // A probe with entries still in flight is not repeated with entries: a
+  // follower slower than the heartbeat rate got a msg_bytes_max append per
+  // heartbeat, the backlog queued up ahead of every heartbeat and answer,
+  // and it never caught up (tests/chaos/FINDINGS.md #4). An empty probe at
+  // the same index finds the match point as well, at no cost; entries go
+  // again once that probe is answered, dropped by the transport
+  // (report_unreachable), or an election timeout old.
+  if (pr.state == Progress::State::kProbe && pr.probe_sent &&
+      pr.probe_elapsed < cfg.election_timeout_ticks) {
+    if (pr.match < last_index()) send_empty_probe(m.from, pr);
+    if (!m.context.empty()) ack_reads(m.from, m.context);
+    return;
+  }
   pr.probe_sent = false;
   // Appends may have been lost; free one slot so a full window cannot
   // stall the follower forever.

@@ -8,6 +8,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 
 #include "common/assert.h"
 #include "proto/codec.h"
@@ -29,6 +30,23 @@ class SilentLogger : public rocksdb::Logger {
  public:
   using rocksdb::Logger::Logv;
   void Logv(const char*, va_list) override {}
+};
+
+// After a failed write (disk full) RocksDB 7.8 resumes by itself once its
+// SstFileManager sees free space: it flushes the memtables, which writes to
+// the WAL file whose append already failed, and that aborts the process on
+// an internal assertion (`sync_without_flush_called_`, fixed upstream in
+// RocksDB PR 12448) before the node can say why or exit with 75. Found by
+// tests/integration/disk_full_test.cc. changeagent never resumes a store
+// in-process anyway: a failed write stops the writer, and only a restart,
+// which re-reads the disk, may acknowledge again. So recovery stays off.
+// This did not remove every abort: F11 in tests/integration/FINDINGS.md.
+class NoAutoRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
 };
 
 struct StoredIdentity {
@@ -121,6 +139,7 @@ Result<std::unique_ptr<RocksHandles>> open_db(const std::string& dir,
   db_options.create_missing_column_families = create || !read_only;
   db_options.keep_log_file_num = 4;
   if (read_only) db_options.info_log = std::make_shared<SilentLogger>();
+  db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& name : families) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
 
