@@ -422,6 +422,10 @@ asio::awaitable<Routed> Router::dispatch(const HttpRequest& req, std::string_vie
     HttpReply out = co_await dispatch_keys(req, encoded_path, q, qs, route_name);
     co_return Routed{std::move(out), {}};
   }
+  if (path == "/config") {
+    HttpReply out = co_await dispatch_cluster_config(req, q, qs, route_name);
+    co_return Routed{std::move(out), {}};
+  }
   if (path.starts_with("/config/")) {
     HttpReply out = co_await dispatch_config(req, path, q, qs, route_name);
     co_return Routed{std::move(out), {}};

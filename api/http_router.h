@@ -202,6 +202,10 @@ class Router {
   boost::asio::awaitable<HttpReply> dispatch_config(const HttpRequest& req, const std::string& path,
                                                     const Query& q, const Status& qs,
                                                     std::string_view& route_name);
+  // GET/PUT /config (http_cluster_config.cc).
+  boost::asio::awaitable<HttpReply> dispatch_cluster_config(const HttpRequest& req, const Query& q,
+                                                            const Status& qs,
+                                                            std::string_view& route_name);
   boost::asio::awaitable<HttpReply> put_cursor(const HttpRequest& req, const std::string& name,
                                                const Query& q);
   boost::asio::awaitable<HttpReply> delete_cursor(const std::string& name, const Query& q);

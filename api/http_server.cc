@@ -278,7 +278,8 @@ asio::awaitable<void> HttpServer::State::serve_requests(S& s) {
   while (!stopping) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(opts.header_bytes_max);
-    parser.body_limit(opts.body_bytes_max);
+    // The replicated bodyBytesMax (PUT /config) replaces the flag once set.
+    parser.body_limit(svc.replicated_body_bytes_max().value_or(opts.body_bytes_max));
     beast::error_code ec = co_await read_request(s, buf, parser);
     if (ec) {
       co_await answer_read_error(s, ec);
@@ -334,8 +335,11 @@ template <class S>
 asio::awaitable<void> HttpServer::State::answer_read_error(S& s, beast::error_code ec) {
   HttpReply r;
   if (ec == http::error::body_limit) {
-    r = error_reply(kErrBodyTooLarge,
-                    "request body over " + std::to_string(opts.body_bytes_max) + " bytes");
+    r = error_reply(
+        kErrBodyTooLarge,
+        "request body over " +
+            std::to_string(svc.replicated_body_bytes_max().value_or(opts.body_bytes_max)) +
+            " bytes");
   } else if (ec == http::error::header_limit) {
     r = error_reply(kErrHeadersTooLarge,
                     "request headers over " + std::to_string(opts.header_bytes_max) + " bytes");

@@ -175,8 +175,11 @@ Status Node::Impl::start_core() {
   raftlog::Config cfg;
   cfg.id = self;
   cfg.cluster_id = cluster_id;
-  cfg.heartbeat_ticks = opts.heartbeat_ticks;
-  cfg.election_timeout_ticks = opts.election_ticks;
+  // The state view first: the replicated config in it may set the timeouts.
+  if (auto s = load_state(); !s.is_ok()) return s;
+  retention_flags = opts.retention;
+  refresh_config(true);
+  choose_timeouts(cfg, config_at_commit(boot->applied, boot->hard_state.commit));
   cfg.snapshot_lag_entries = opts.snapshot_lag_entries;
   cfg.random_seed = self.value() ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   auto core_r = raftlog::Core::create(cfg, store.get(), *boot);
@@ -184,7 +187,7 @@ Status Node::Impl::start_core() {
   core = std::move(*core_r);
   applied = core->applied();
   applied_persisted = applied;
-  if (auto s = load_state(); !s.is_ok()) return s;
+  view.set_last_index(applied.value());
   sync_peers(core->membership());
   // The newest stamp in the log bounds every stamp we give as leader.
   for (Index i = core->last_index(); i >= store->first_index() && i > Index(0); i = i - 1) {
@@ -424,6 +427,10 @@ void Node::Impl::apply(const std::vector<raftlog::Entry>& ents) {
     entries_applied_total.inc();
     state::ApplyResult r = apply_to_view(e);
     complete_applied(e, r);
+  }
+  if (config_touched) {
+    config_touched = false;
+    refresh_config(false);
   }
   if (!ents.empty()) sync_peers(core->membership());
 }

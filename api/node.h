@@ -115,6 +115,8 @@ class Node final : public Service {
   void set_marked_down(bool down) override;
   std::string metrics_text() override;
   Result<std::unique_ptr<ByteStream>> open_dump() override;  // node_dump.cc
+  Result<ConfigView> config_view() override;                 // node_config.cc
+  std::optional<uint64_t> replicated_body_bytes_max() override;
 
   struct Impl;
 

@@ -193,6 +193,7 @@ Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payload
 
 void Node::Impl::dispatch(QueuedAppend q) {
   if (core->role() == raftlog::Role::kLeader) {
+    if (!q.validated && validate_first(q)) return;  // proposed once the webhooks accept
     std::vector<TxnCompare> current;
     auto p = propose_here(q.payloads, &current);
     if (!p.is_ok()) {
@@ -241,7 +242,11 @@ void Node::Impl::dispatch(QueuedAppend q) {
   transport->send(leader, std::move(f));
 }
 
-void Node::Impl::on_forward_request(NodeId from, const ForwardRequest& req) {
+void Node::Impl::on_forward_request(NodeId from, const ForwardRequest& req, bool validated) {
+  if (!validated && core->role() == raftlog::Role::kLeader && !failed && !stopping &&
+      validate_forward_first(from, req)) {
+    return;  // answered once the webhooks decided
+  }
   PeerFrame f;
   auto* resp = f.mutable_forward_response();
   resp->set_request_id(req.request_id());

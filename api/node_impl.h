@@ -17,6 +17,7 @@
 #include "api/node.h"
 #include "api/peer.pb.h"
 #include "api/snapshot_stream.h"
+#include "api/webhook_client.h"
 #include "state/state_view.h"
 #include "storage/compact_purger.h"
 #include "storage/snapshot_stream.h"
@@ -69,6 +70,7 @@ struct QueuedAppend {
   Clock::time_point deadline;     // request deadline (504 after)
   Clock::time_point leader_wait;  // no leader until then: 503
   NodeId forwarded_to;            // the leader it was sent to (forwarded only)
+  bool validated = false;         // the leader's webhooks accepted it (node_config.cc)
 };
 
 struct Waiter {
@@ -207,7 +209,9 @@ struct Node::Impl {
   // compared keys' revisions in *current, when a txn's compare would fail.
   Result<PendingAppend> propose_here(std::vector<std::string>& payloads,
                                      std::vector<TxnCompare>* current);
-  void on_forward_request(NodeId from, const changeagent::peer::ForwardRequest& req);
+  // validated: the webhooks already accepted these payloads.
+  void on_forward_request(NodeId from, const changeagent::peer::ForwardRequest& req,
+                          bool validated = false);
   void on_forward_response(const changeagent::peer::ForwardResponse& resp);
   void fail_overtaken_appends(const raftlog::Entry& e);
   void complete_applied(const raftlog::Entry& e, const state::ApplyResult& r);
@@ -269,6 +273,29 @@ struct Node::Impl {
   bool stage_streamed_install(const raftlog::Ready& rd, storage::PersistBatch& b);
   void after_streamed_install(const raftlog::SnapshotMeta& meta);
   void snapshot_views(std::vector<SnapshotTransferView>& out) const;
+  // node_config.cc: the replicated /config (api/cluster_config.h) as
+  // applied here, and the validator webhooks the leader runs with it.
+  ClusterConfig cluster_config;
+  uint64_t config_revision = 0;
+  std::map<std::string, uint64_t> config_key_revisions;
+  std::map<std::string, std::string> config_stored;  // setting key -> stored JSON
+  storage::RetentionPolicy retention_flags;  // what the flags gave; replicated values override
+  uint64_t heartbeat_ms_in_force = 0, election_ms_in_force = 0;
+  bool config_touched = false;  // an entry applied in this batch wrote a `_config/` key
+  std::shared_ptr<WebhookFailureLog> webhook_log;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);  // webhook calls check it
+  void refresh_config(bool at_start);
+  // Sets cfg's timeouts (the replicated ones if set, else the flags) and
+  // records them as in force.
+  void choose_timeouts(raftlog::Config& cfg, const ClusterConfig& config);
+  // The config once the committed entries after `applied_at` apply.
+  ClusterConfig config_at_commit(Index applied_at, Index commit);
+  // Starts the webhooks that want these payloads; false if none does (the
+  // caller proposes at once). `then` runs on the io thread, unless the
+  // node is gone.
+  bool start_webhooks(const std::vector<std::string>& payloads, std::function<void(Status)> then);
+  bool validate_first(QueuedAppend& q);
+  bool validate_forward_first(NodeId from, const changeagent::peer::ForwardRequest& req);
 
   // node_read.cc
   void wake_waiters();

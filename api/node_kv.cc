@@ -3,6 +3,7 @@
 // by the leader and committed through the log (so every node agrees).
 #include <boost/asio/post.hpp>
 
+#include "api/cursors.h"
 #include "api/node_impl.h"
 
 namespace api {
@@ -68,6 +69,7 @@ state::ApplyResult Node::Impl::apply_to_view(const raftlog::Entry& e) {
   state::ApplyResult r = view.apply(e.index.value(), command_of(*c), &rows);
   for (auto& row : rows) pending_rows.push_back(std::move(row));
   for (const auto& op : c->txn().ops()) {
+    if (op.key().starts_with(kConfigKeyPrefix)) config_touched = true;
     auto it = spec.find(op.key());
     if (it != spec.end() && it->second.second <= e.index) spec.erase(it);
   }

@@ -69,6 +69,8 @@ void Node::Impl::after_streamed_install(const raftlog::SnapshotMeta& meta) {
     fail(s);
     return;
   }
+  // The replicated /config came with the state: apply it as the snapshot has it.
+  refresh_config(false);
   // The newest stamp bounds every stamp we give should we lead.
   auto ents = store->entries(meta.index, meta.index + 1, 1 << 20);
   if (ents.is_ok()) note_stamps(*ents);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/byte_stream.h"
+#include "api/cluster_config.h"
 #include "common/status.h"
 
 namespace api {
@@ -299,6 +300,13 @@ class Service {
   // GET /admin/dump: this node's store as a changeagent-admin dump, read at
   // one instant (admin/dump_format.h). kBusy when too many dumps run.
   virtual Result<std::unique_ptr<ByteStream>> open_dump() { return unsupported(); }
+
+  // GET /config (api/cluster_config.h): the replicated settings as this
+  // node applied them, and what it runs with. Writes go through txn().
+  virtual Result<ConfigView> config_view() { return unsupported(); }
+  // The replicated request body limit (bodyBytesMax), if set: it replaces
+  // the server's --body-bytes-max. Called per request: must be cheap.
+  virtual std::optional<uint64_t> replicated_body_bytes_max() { return std::nullopt; }
 
   virtual ClusterView cluster() = 0;
   virtual RaftDiagnostics diagnostics() = 0;

@@ -10,6 +10,7 @@
 //     cluster status | cluster members | health
 //     cluster add NAME PEER_URL [--client-url U] [--learner]
 //     cluster remove|promote|move-leader ID|NAME   cluster update ID|NAME PEER_URL
+//     config get | config set NAME=VALUE... [--revision N] | config set --file F|-
 //     pgha list|switchover|failover|pause|resume|history|edit-desired (changectl_pgha.cc)
 //
 // Exit codes for scripts: 0 ok, 1 request failed or server error, 2 usage
@@ -174,6 +175,8 @@ int run(api::Client& c, const Global& g) {
     return run_lease(c, g);
   } else if (g.group == "pgha") {
     return run_pgha(c, g);
+  } else if (g.group == "config") {
+    return run_config(c, g);
   } else if (g.group == "cluster" &&
              !(g.rest.empty() && (g.command == "status" || g.command == "members"))) {
     return run_cluster_change(c, g);
@@ -220,6 +223,8 @@ const char* kUsage =
     "  lease grant TTL_SECONDS | lease get ID | lease revoke ID\n"
     "  lease keepalive ID [--follow]                       (--follow: until Ctrl-C)\n"
     "  cluster status | cluster members | health\n"
+    "  config get | config set NAME=VALUE... [--revision N] | config set --file F|- [--revision "
+    "N]\n"
     "  cluster add NAME PEER_URL [--client-url URL] [--learner]  (--learner: stays a learner)\n"
     "  cluster remove ID|NAME [--force]                  (--force: only for a dead node)\n"
     "  cluster promote ID|NAME | cluster move-leader ID|NAME\n"

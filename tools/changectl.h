@@ -67,4 +67,7 @@ int run_changes_tail(const Global& g);
 int run_cursors(api::Client& c, const Global& g);
 int run_checkpoints(api::Client& c, const Global& g);
 
+// config get|set (changectl_config.cc).
+int run_config(api::Client& c, const Global& g);
+
 }  // namespace changectl
