@@ -41,6 +41,11 @@ class CursorTest : public ClusterTest {
       in.request_id = "n-" + std::to_string(i);
       ASSERT_TRUE(ok(c.post_change(in))) << i;
     }
+    // An append acknowledged through one node may be applied on another a
+    // moment later (the leader sends the commit on before its own apply is
+    // done), and a feed page ends at the serving node's applied index: wait
+    // until every node has applied them before a reader checks it saw all.
+    ASSERT_TRUE(ok(cluster_->wait_converged(Millis(10000))));
   }
 };
 
