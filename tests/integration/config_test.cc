@@ -145,6 +145,13 @@ class ConfigTest : public ClusterTest {
   api::HttpResponse put_config(size_t node, const std::string& body) {
     auto r = cluster_->client(node)->request("PUT", "/config", body);
     EXPECT_TRUE(ok(r));
+    // A follower answers once it applied the config; the leader, which runs
+    // the webhooks, may apply it a moment later. Every node has it before
+    // the test goes on (flaked in CI: a write after a PUT on a follower met
+    // the leader's previous webhook policy).
+    if (r.is_ok() && r->status == 200) {
+      EXPECT_TRUE(ok(cluster_->wait_converged(Millis(10000))));
+    }
     return r.is_ok() ? *r : api::HttpResponse{};
   }
   json::object get_config(size_t node) {
