@@ -4,6 +4,7 @@
 
 #include "admin/data_dir.h"
 #include "admin/force_config.h"
+#include "admin/hex.h"
 #include "api/node.h"
 #include "api/node_impl.h"
 
@@ -12,16 +13,6 @@ namespace admin {
 using common::Code;
 using common::Result;
 using common::Status;
-
-namespace {
-
-std::string hex16(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-}  // namespace
 
 Result<RecoverReport> recover_force_new_cluster(const RecoverOptions& o) {
   auto store = open_offline(o.data_dir, false);

@@ -4,6 +4,7 @@
 
 #include "admin/data_dir.h"
 #include "admin/dump_format.h"
+#include "admin/hex.h"
 #include "proto/codec.h"
 #include "state/state_view.h"
 #include "storage/store_export.h"
@@ -14,16 +15,6 @@ using common::Code;
 using common::Result;
 using common::Status;
 using raftlog::Index;
-
-namespace {
-
-std::string hex16(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-}  // namespace
 
 Result<std::string> verify_dump(const std::string& path, const ProgressFn& progress) {
   auto reader = DumpReader::open_file(path);

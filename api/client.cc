@@ -17,6 +17,7 @@
 #include "api/change_json.h"
 #include "api/http_errors.h"
 #include "api/tls.h"
+#include "common/logger.h"
 
 namespace api {
 
@@ -38,14 +39,7 @@ constexpr std::chrono::milliseconds kWatchBackoffMax{5000};
 constexpr std::chrono::seconds kIdleReconnect{20};
 
 std::shared_ptr<spdlog::logger> client_log() {
-  if (auto log = spdlog::get("client")) return log;
-  auto log = spdlog::default_logger()->clone("client");
-  try {
-    spdlog::register_logger(log);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("client");
-  }
-  return log;
+  return common::component_logger("client");
 }
 
 struct Endpoint {

@@ -12,6 +12,7 @@
 #include "api/cursors.h"
 #include "api/http_errors.h"
 #include "api/url_encode.h"
+#include "common/logger.h"
 
 namespace api {
 
@@ -25,14 +26,7 @@ constexpr auto kBackoffMax = std::chrono::milliseconds(2000);
 constexpr int kFinalCommitAttemptsMax = 10;
 
 std::shared_ptr<spdlog::logger> reader_log() {
-  if (auto log = spdlog::get("feed_reader")) return log;
-  auto log = spdlog::default_logger()->clone("feed_reader");
-  try {
-    spdlog::register_logger(log);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("feed_reader");
-  }
-  return log;
+  return common::component_logger("feed_reader");
 }
 
 bool transient(Code c) {

@@ -9,6 +9,7 @@
 #include "api/basic_auth.h"
 #include "api/http_router.h"
 #include "api/http_router_internal.h"
+#include "common/logger.h"
 
 namespace api {
 
@@ -49,14 +50,7 @@ std::string cache_key(const std::string& user, const std::string& password,
 }
 
 std::shared_ptr<spdlog::logger> auth_log() {
-  if (auto log = spdlog::get("auth")) return log;
-  auto log = spdlog::default_logger()->clone("auth");
-  try {
-    spdlog::register_logger(log);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("auth");
-  }
-  return log;
+  return common::component_logger("auth");
 }
 
 HttpReply unauthorized(std::string_view message) {

@@ -18,6 +18,7 @@
 #include "api/http_limits.h"
 #include "api/http_router_internal.h"
 #include "api/log_limiter.h"
+#include "common/logger.h"
 
 namespace api {
 
@@ -25,14 +26,7 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 std::shared_ptr<spdlog::logger> http_log() {
-  if (auto log = spdlog::get("http")) return log;
-  auto log = spdlog::default_logger()->clone("http");
-  try {
-    spdlog::register_logger(log);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("http");  // another thread registered it first
-  }
-  return log;
+  return common::component_logger("http");
 }
 
 // ---- metrics ----

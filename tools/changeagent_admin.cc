@@ -11,6 +11,7 @@
 
 #include "admin/data_dir.h"
 #include "admin/dump_export.h"
+#include "admin/hex.h"
 #include "admin/http_fetch.h"
 #include "admin/load.h"
 #include "admin/progress.h"
@@ -21,6 +22,7 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 using common::Code;
 using common::Status;
+using admin::hex16;
 
 namespace {
 
@@ -41,12 +43,6 @@ struct UsageError : std::runtime_error {
 int fail(const Status& s) {
   std::fprintf(stderr, "changeagent-admin: %s\n", s.message().c_str());
   return 1;
-}
-
-std::string hex16(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 po::variables_map parse(const po::options_description& desc, int argc, char** argv,

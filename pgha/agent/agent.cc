@@ -5,6 +5,8 @@
 #include <fmt/ranges.h>
 #include <algorithm>
 
+#include "common/logger.h"
+
 namespace pgha::agent {
 
 using common::Code;
@@ -14,14 +16,7 @@ using common::Status;
 namespace {
 
 std::shared_ptr<spdlog::logger> named_log(const char* name) {
-  if (auto l = spdlog::get(name)) return l;
-  auto l = spdlog::default_logger()->clone(name);
-  try {
-    spdlog::register_logger(l);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get(name);
-  }
-  return l;
+  return common::component_logger(name);
 }
 
 int64_t wall_ms() {

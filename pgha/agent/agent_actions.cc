@@ -3,6 +3,7 @@
 // from what it then observes).
 #include <spdlog/spdlog.h>
 
+#include "common/logger.h"
 #include "pgha/agent/agent.h"
 
 namespace pgha::agent {
@@ -13,14 +14,7 @@ using common::Status;
 namespace {
 
 std::shared_ptr<spdlog::logger> rlog() {
-  if (auto l = spdlog::get("reconciler")) return l;
-  auto l = spdlog::default_logger()->clone("reconciler");
-  try {
-    spdlog::register_logger(l);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("reconciler");
-  }
-  return l;
+  return common::component_logger("reconciler");
 }
 
 common::Result<pg::PgAddress> address_of(const LocalAction& a) {

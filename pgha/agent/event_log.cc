@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/logger.h"
+
 namespace pgha::agent {
 
 using common::Code;
@@ -11,14 +13,7 @@ using common::Status;
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  if (auto l = spdlog::get("store")) return l;
-  auto l = spdlog::default_logger()->clone("store");
-  try {
-    spdlog::register_logger(l);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("store");
-  }
-  return l;
+  return common::component_logger("store");
 }
 
 // Failures worth another attempt with the same id: the outcome is unknown

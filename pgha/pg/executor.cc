@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/logger.h"
 #include "pgha/pg/process.h"
 
 namespace pgha::pg {
@@ -27,14 +28,7 @@ constexpr const char* kIncludeMarker = "# pgha: the settings pgha owns live in p
 constexpr milliseconds kFenceReloadWaitMax{2000};
 
 std::shared_ptr<spdlog::logger> log() {
-  if (auto l = spdlog::get("executor")) return l;
-  auto l = spdlog::default_logger()->clone("executor");
-  try {
-    spdlog::register_logger(l);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("executor");
-  }
-  return l;
+  return common::component_logger("executor");
 }
 
 // A GUC value in a config file: always single-quoted ('' for a quote),
