@@ -68,31 +68,11 @@ bool wait_applied(Cluster& c, size_t i, uint64_t index, Millis timeout) {
   return false;
 }
 
-// The joiner's feed equals the leader's, change for change, from `since`.
+// The joiner's feed equals the leader's, change for change.
 void expect_same_feed(Cluster& c, size_t a, size_t b, uint64_t until) {
-  auto ca = c.client(a, Millis(30000));
-  auto cb = c.client(b, Millis(30000));
-  api::FeedRequest req;
-  req.limit = 10000;
   uint64_t compared = 0;
-  while (req.since < until) {
-    auto pa = ca->get_feed(req);
-    auto pb = cb->get_feed(req);
-    ASSERT_TRUE(ok(pa));
-    ASSERT_TRUE(ok(pb));
-    ASSERT_EQ(pa->changes.size(), pb->changes.size()) << "since " << req.since;
-    if (pa->changes.empty()) break;
-    for (size_t k = 0; k < pa->changes.size(); k++) {
-      const auto& x = pa->changes[k];
-      const auto& y = pb->changes[k];
-      ASSERT_EQ(x.id, y.id);
-      ASSERT_EQ(x.ts_ns, y.ts_ns);
-      ASSERT_EQ(x.data_json, y.data_json);
-      ASSERT_EQ(x.tags, y.tags);
-    }
-    compared += pa->changes.size();
-    req.since = pa->changes.back().id;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_same_changes(*c.client(a, Millis(30000)),
+                                              *c.client(b, Millis(30000)), 0, until, &compared));
   EXPECT_GE(compared, kChanges);
 }
 

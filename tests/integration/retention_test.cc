@@ -273,24 +273,8 @@ TEST_F(RetentionTest, FollowerBehindThePurgeCatchesUpBySnapshot) {
   EXPECT_EQ(k->value_json, R"({"v":"kept"})");
   EXPECT_EQ(k->mod_revision, key->id);
   // Its feed is the leader's, entry for entry, from its first index on.
-  api::FeedRequest req;
-  req.since = d->first_index - 1;
-  req.limit = 1000;
   uint64_t compared = 0;
-  while (req.since < *last) {
-    auto pa = c->get_feed(req);
-    auto pb = n->get_feed(req);
-    ASSERT_TRUE(ok(pa));
-    ASSERT_TRUE(ok(pb));
-    ASSERT_EQ(pa->changes.size(), pb->changes.size()) << "since " << req.since;
-    if (pa->changes.empty()) break;
-    for (size_t i = 0; i < pa->changes.size(); i++) {
-      ASSERT_EQ(pa->changes[i].id, pb->changes[i].id);
-      ASSERT_EQ(pa->changes[i].data_json, pb->changes[i].data_json);
-    }
-    compared += pa->changes.size();
-    req.since = pa->changes.back().id;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_same_changes(*c, *n, d->first_index - 1, *last, &compared));
   EXPECT_GE(compared, kMinRecords);
   // Asking below its first index is a 410, as on the leader.
   auto gone = n->request("GET", "/changes/" + std::to_string(had));

@@ -66,6 +66,34 @@ inline api::ChangeInput change_of(std::string data_json, std::vector<std::string
   return in;
 }
 
+// Pages through two nodes' feeds after `since` up to `until` and asserts
+// they hold the same changes (id, stamp, data, tags) in the same order;
+// adds how many were compared to *compared.
+inline void expect_same_changes(api::Client& a, api::Client& b, uint64_t since, uint64_t until,
+                                uint64_t* compared) {
+  api::FeedRequest req;
+  req.since = since;
+  req.limit = 10000;
+  while (req.since < until) {
+    auto pa = a.get_feed(req);
+    auto pb = b.get_feed(req);
+    ASSERT_TRUE(ok(pa));
+    ASSERT_TRUE(ok(pb));
+    ASSERT_EQ(pa->changes.size(), pb->changes.size()) << "since " << req.since;
+    if (pa->changes.empty()) break;
+    for (size_t k = 0; k < pa->changes.size(); k++) {
+      const auto& x = pa->changes[k];
+      const auto& y = pb->changes[k];
+      ASSERT_EQ(x.id, y.id);
+      ASSERT_EQ(x.ts_ns, y.ts_ns);
+      ASSERT_EQ(x.data_json, y.data_json);
+      ASSERT_EQ(x.tags, y.tags);
+    }
+    *compared += pa->changes.size();
+    req.since = pa->changes.back().id;
+  }
+}
+
 inline std::optional<boost::json::value> parse_json(const std::string& text) {
   boost::system::error_code ec;
   auto v = boost::json::parse(text, ec);
