@@ -14,6 +14,7 @@
 #include "proto/codec.h"
 #include "storage/keys.h"
 #include "storage/rocks.h"
+#include "storage/rocks_log.h"
 
 namespace storage {
 
@@ -138,7 +139,17 @@ Result<std::unique_ptr<RocksHandles>> open_db(const std::string& dir,
   db_options.create_if_missing = create;
   db_options.create_missing_column_families = create || !read_only;
   db_options.keep_log_file_num = 4;
-  if (read_only) db_options.info_log = std::make_shared<SilentLogger>();
+  if (read_only) {
+    db_options.info_log = std::make_shared<SilentLogger>();
+  } else {
+    db_options.info_log = rocksdb_to_node_log();
+  }
+  // RocksDB would create it too, but first logs the missing directory as an
+  // error, which now lands in the node's log at every bootstrap.
+  if (create) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+  }
   db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& name : families) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,10 +30,38 @@ constexpr uint16_t kPeerPort = 2380;
 constexpr Millis kReapTimeout{5000};
 constexpr Millis kPollInterval{20};
 
-// The harness's subnet: 10.213.X.0/24 with X from our pid, so that two runs
-// on one machine (not recommended) rarely collide; .1 is the bridge.
-std::string subnet_prefix(pid_t pid) {
-  return "10.213." + std::to_string(pid % 250) + ".";
+// The harness's subnet: a 10.214.X.0/24 that no interface on this machine
+// has yet (.1 is the bridge), chosen and taken under an exclusive lock so
+// that two runs starting together cannot pick the same X. Picking X from
+// the pid alone once gave two concurrent runs the same subnet, and one
+// run's clients wrote into the other's cluster (tests/chaos/FINDINGS.md
+// #6). 10.214, not the 10.213 of the harness before that fix, so that an
+// older binary still running beside this one cannot collide either.
+class SubnetLock {
+ public:
+  SubnetLock() : fd_(::open("/run/lock/chaos-subnet.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~SubnetLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  SubnetLock(const SubnetLock&) = delete;
+  SubnetLock& operator=(const SubnetLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+Result<std::string> free_subnet_prefix() {
+  std::string addrs;
+  if (run_command("ip -o -4 addr show", &addrs) != 0) {
+    return Status(Code::kUnavailable, "ip -o -4 addr show: " + addrs);
+  }
+  for (int k = 0; k < 250; k++) {
+    std::string pre = "10.214." + std::to_string((::getpid() + k) % 250) + ".";
+    if (addrs.find(" " + pre) == std::string::npos) return pre;
+  }
+  return Status(Code::kUnavailable, "every 10.214.X.0/24 is in use");
 }
 
 void reap(pid_t pid) {
@@ -129,8 +158,11 @@ Result<std::unique_ptr<ChaosCluster>> ChaosCluster::create(ClusterConfig cfg) {
 }
 
 Status ChaosCluster::setup_netns() {
-  std::string pre = subnet_prefix(::getpid());
   bridge_ = "chb" + tag_;
+  SubnetLock lock;  // until our bridge holds its address
+  auto free = free_subnet_prefix();
+  if (!free.is_ok()) return free.status();
+  std::string pre = subnet_ = *free;
   auto sh = [](const std::string& cmd) -> Status {
     std::string out;
     if (run_command(cmd, &out) != 0) return Status(Code::kUnavailable, cmd + ": " + out);
@@ -204,18 +236,162 @@ Status ChaosCluster::mount_data() {
 }
 
 // 256 MiB: room for the run's data (a few MB) and RocksDB's preallocated
-// WAL, small enough that filling it is instant. tmpfs, not a loop device:
-// ENOSPC and EROFS are what is under test here, not fsync.
+// WAL, small enough that filling it is instant. ext4 on a loop device, not
+// tmpfs: tmpfs refuses remount,ro while files are open for writing, and
+// ext4 mounted errors=remount-ro goes read-only on an fs error exactly as
+// it would on a failing disk (disk-ro). No reserved blocks (-m 0): the
+// servers run as root and would otherwise write into the reserve after
+// disk-full "filled" the disk.
 Status ChaosCluster::mount_small_disk(NodeProc& n) {
+  if (run_command("command -v mkfs.ext4 && command -v e2fsck") != 0) {
+    return Status(Code::kUnavailable, "--disk-faults needs e2fsprogs (mkfs.ext4, e2fsck)");
+  }
+  n.disk_image = cfg_.work_dir + "/" + n.name + ".ext4";
+  std::string out;
+  if (run_command("truncate -s 256M " + n.disk_image + " && mkfs.ext4 -q -F -m 0 -E " +
+                      "lazy_itable_init=0,lazy_journal_init=0 " + n.disk_image,
+                  &out) != 0) {
+    return Status(Code::kIoError, "mkfs.ext4 failed: " + out);
+  }
+  if (run_command("losetup -f --show " + n.disk_image, &out) != 0) {
+    return Status(Code::kUnavailable, "no loop device: " + out);
+  }
+  n.disk_loop = out.substr(0, out.find('\n'));
   n.disk_mount = n.data_dir + ".mnt";
   fs::create_directories(n.disk_mount);
-  std::string out;
-  if (run_command("mount -t tmpfs -o size=256m chaos-" + n.name + " " + n.disk_mount, &out) != 0) {
+  if (run_command("mount -o errors=remount-ro " + n.disk_loop + " " + n.disk_mount, &out) != 0) {
     n.disk_mount.clear();
-    return Status(Code::kUnavailable, "cannot mount a tmpfs for disk faults: " + out);
+    return Status(Code::kUnavailable, "cannot mount the ext4 image for disk faults: " + out);
   }
   n.data_dir = n.disk_mount + "/data";
   return Status::ok();
+}
+
+Status ChaosCluster::fail_disk_readonly(size_t i) {
+  const NodeProc& n = nodes_[i];
+  if (n.disk_loop.empty()) return Status(Code::kFailedPrecondition, "not started with disk faults");
+  // What ext4_error() does on a real I/O or corruption error: the journal
+  // aborts and, with errors=remount-ro, the filesystem turns read-only
+  // under the open files; every later write and fsync fails with EROFS.
+  std::string dev = n.disk_loop.substr(n.disk_loop.rfind('/') + 1);
+  std::ofstream trigger("/sys/fs/ext4/" + dev + "/trigger_fs_error");
+  trigger << "chaos disk-ro fault\n";
+  trigger.flush();
+  if (!trigger) {
+    return Status(Code::kIoError, "cannot write /sys/fs/ext4/" + dev + "/trigger_fs_error");
+  }
+  trigger.close();
+  if (!disk_readonly(i)) {
+    return Status(Code::kIoError, n.disk_mount + " still read-write after an ext4 error");
+  }
+  return Status::ok();
+}
+
+bool ChaosCluster::disk_readonly(size_t i) const {
+  std::ifstream mounts("/proc/mounts");
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream f(line);
+    std::string dev, dir, type, options;
+    f >> dev >> dir >> type >> options;
+    if (dir != nodes_[i].disk_mount) continue;
+    // A remount after an error shows as "emergency_ro" on recent kernels,
+    // as plain "ro" on older ones.
+    options = "," + options + ",";
+    return options.find(",ro,") != std::string::npos ||
+           options.find(",emergency_ro,") != std::string::npos;
+  }
+  return false;
+}
+
+Status ChaosCluster::repair_disk(size_t i) {
+  NodeProc& n = nodes_[i];
+  if (n.pid > 0) return Status(Code::kFailedPrecondition, n.name + " still runs on its disk");
+  if (n.disk_loop.empty()) return Status(Code::kFailedPrecondition, "not started with disk faults");
+  std::string out;
+  // What an operator does after a disk error: unmount, let e2fsck replay
+  // the journal and fix the counters the abort left, mount again.
+  if (run_command("umount " + n.disk_mount, &out) != 0) {
+    return Status(Code::kIoError, "umount " + n.disk_mount + ": " + out);
+  }
+  int fsck = run_command("e2fsck -fy " + n.disk_loop, &out);
+  // 0: clean, 1: errors fixed; 4 and above: left uncorrected or failed.
+  if (fsck < 0 || fsck >= 4) {
+    return Status(Code::kIoError,
+                  "e2fsck " + n.disk_loop + " exited " + std::to_string(fsck) + ": " + out);
+  }
+  if (run_command("mount -o errors=remount-ro " + n.disk_loop + " " + n.disk_mount, &out) != 0) {
+    return Status(Code::kIoError, "mount " + n.disk_mount + " after fsck: " + out);
+  }
+  return Status::ok();
+}
+
+Status ChaosCluster::slow_links(const std::set<std::pair<size_t, size_t>>& pairs, Millis delay,
+                                Millis jitter, uint64_t seed) {
+  if (!netns_) return Status(Code::kFailedPrecondition, "network faults need netns mode");
+  if (Status s = heal_network(); !s.is_ok()) return s;
+  partitioned_ = true;
+  const std::string bridge_ip = subnet_ + "1";
+  std::map<size_t, std::string> rules;  // node -> its DNAT rules
+  std::set<std::pair<size_t, size_t>> dialled;
+  for (auto [a, b] : pairs) {
+    // Each node dials the other to send to it: both connections are slowed.
+    for (auto [from, to] : {std::pair{a, b}, std::pair{b, a}}) {
+      DelayProxyOptions o;
+      o.listen_host = bridge_ip;
+      o.target_host = nodes_[to].ip;
+      o.target_port = nodes_[to].peer_port;
+      o.delay = delay;
+      o.jitter = jitter;
+      o.seed = seed + proxies_.size();
+      auto p = DelayProxy::start(o);
+      if (!p.is_ok()) return p.status();
+      rules[from] += "add rule ip chaosdelay out ip daddr " + nodes_[to].ip + " tcp dport " +
+                     std::to_string(nodes_[to].peer_port) + " dnat to " + bridge_ip + ":" +
+                     std::to_string((*p)->port()) + "\n";
+      proxies_.push_back(std::move(p.value()));
+      dialled.insert({from, to});
+    }
+  }
+  for (const auto& [i, node_rules] : rules) {
+    // The output hook sees the node's own connections; nat rules apply to
+    // a connection's first packet only, hence the resets below.
+    std::string script =
+        "add table ip chaosdelay\n"
+        "add chain ip chaosdelay out { type nat hook output priority -100; }\n" +
+        node_rules;
+    std::string path = cfg_.work_dir + "/nft-delay-" + nodes_[i].name;
+    std::ofstream(path) << script;
+    std::string out;
+    if (run_command("ip netns exec " + nodes_[i].netns + " nft -f " + path, &out) != 0) {
+      return Status(Code::kIoError, "nft in " + nodes_[i].netns + ": " + out);
+    }
+  }
+  for (auto [from, to] : dialled) {
+    // SOCK_DESTROY (ss -K) aborts the socket and sends the peer a reset:
+    // both nodes drop the direct connection and the dialler redials, now
+    // through the proxy.
+    std::string out;
+    run_command("ip netns exec " + nodes_[from].netns + " ss -K -tn dst " + nodes_[to].ip +
+                    " dport = :" + std::to_string(nodes_[to].peer_port),
+                &out);
+  }
+  return Status::ok();
+}
+
+ChaosCluster::LinkTraffic ChaosCluster::slow_link_traffic() const {
+  LinkTraffic t;
+  for (const auto& p : proxies_) {
+    t.connections += p->connections_accepted();
+    t.bytes += p->bytes_forwarded();
+  }
+  return t;
+}
+
+void ChaosCluster::stop_proxies() {
+  // Each stop() resets the connections it carried: the nodes redial, and
+  // with the DNAT rules gone they reach each other directly again.
+  for (auto& p : proxies_) p->stop();
+  proxies_.clear();
 }
 
 Status ChaosCluster::fill_disk(size_t i) {
@@ -260,6 +436,7 @@ void ChaosCluster::teardown() {
   for (size_t i = 0; i < nodes_.size(); i++) {
     if (nodes_[i].pid > 0) kill9(i);
   }
+  stop_proxies();
   for (auto& n : nodes_) {
     if (!n.netns.empty()) run_command("ip netns del " + n.netns);
     n.netns.clear();
@@ -271,9 +448,12 @@ void ChaosCluster::teardown() {
     mount_.clear();
   }
   for (auto& n : nodes_) {
-    if (n.disk_mount.empty()) continue;
-    run_command("umount " + n.disk_mount);
+    if (!n.disk_mount.empty()) run_command("umount " + n.disk_mount);
     n.disk_mount.clear();
+    if (!n.disk_loop.empty()) run_command("losetup -d " + n.disk_loop);
+    n.disk_loop.clear();
+    if (!n.disk_image.empty()) std::remove(n.disk_image.c_str());
+    n.disk_image.clear();
   }
   if (!loopdev_.empty()) {
     run_command("losetup -d " + loopdev_);
@@ -287,10 +467,11 @@ ChaosCluster::~ChaosCluster() {
 }
 
 std::string ChaosCluster::mode_description() const {
-  std::string m = netns_ ? "netns (one namespace per node on bridge " + bridge_ +
-                               ", partitions by nft inside the namespaces)"
+  std::string m = netns_ ? "netns (one namespace per node on bridge " + bridge_ + ", " + subnet_ +
+                               "0/24" + ", partitions by nft inside the namespaces)"
                          : "loopback (127.0.0.1; partitions unavailable)";
   if (!mount_.empty()) m += ", data on XFS loop mount (power loss by xfs_io shutdown)";
+  if (cfg_.disk_faults) m += ", each data dir on its own ext4 loop mount (disk-full, disk-ro)";
   if (cfg_.eatmydata) m += ", servers under eatmydata (fsync disabled)";
   return m;
 }
@@ -320,11 +501,17 @@ std::vector<std::string> ChaosCluster::node_argv(size_t i) const {
        // Three nodes share the 320 MiB power-loss filesystem, so the default
        // 64 MB floor would refuse restarts; disk-full still fills to ~0.
        "--min-free-disk-mb=4"});
+  // A node whose disk failed exits (75) for a supervisor to restart it;
+  // sooner than the default 5 s so that disk-ro's hold sees the exit.
+  if (cfg_.disk_faults) argv.push_back("--storage-failure-exit-ms=1000");
   return argv;
 }
 
 Status ChaosCluster::start(size_t i) {
   NodeProc& n = nodes_[i];
+  // A node that exited on its own (status 75 after a disk error) is
+  // restarted, not taken for running.
+  if (n.pid > 0) (void)wait_exit(i, Millis(0));
   if (n.pid > 0) return Status::ok();
   auto argv = node_argv(i);
   std::vector<char*> cargv;
@@ -374,6 +561,22 @@ Status ChaosCluster::start_all() {
     if (Status s = start(i); !s.is_ok()) return s;
   }
   return Status::ok();
+}
+
+int ChaosCluster::wait_exit(size_t i, Millis timeout) {
+  NodeProc& n = nodes_[i];
+  if (n.pid <= 0) return -1;
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int st = 0;
+    if (::waitpid(n.pid, &st, WNOHANG) == n.pid) {
+      n.pid = -1;
+      n.stopped = false;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    if (Clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(Millis(5));
+  }
 }
 
 void ChaosCluster::kill9(size_t i) {
@@ -462,7 +665,10 @@ Status ChaosCluster::heal_network() {
   for (const auto& n : nodes_) {
     // Absent table: nothing to heal, and nft says so; not an error.
     run_command("ip netns exec " + n.netns + " nft delete table inet chaos");
+    if (!proxies_.empty())
+      run_command("ip netns exec " + n.netns + " nft delete table ip chaosdelay");
   }
+  stop_proxies();
   partitioned_ = false;
   return Status::ok();
 }

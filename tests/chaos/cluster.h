@@ -22,6 +22,7 @@
 
 #include "api/client.h"
 #include "common/status.h"
+#include "tests/chaos/delay_proxy.h"
 
 namespace chaos {
 
@@ -31,8 +32,9 @@ struct ClusterConfig {
   bool want_netns = true;
   bool eatmydata = false;   // run the servers with fsync disabled (the canary)
   bool power_loss = false;  // data dirs on an XFS loop mount that can "lose power"
-  // Each data dir on its own small tmpfs, which the disk-full fault fills
-  // (excludes power_loss, which needs one XFS).
+  // Each data dir on its own small ext4 loop filesystem, which the
+  // disk-full fault fills and the disk-ro fault turns read-only (excludes
+  // power_loss, which needs one XFS).
   bool disk_faults = false;
   std::string work_dir;  // data, logs, the XFS image
   uint32_t tick_ms = 10;
@@ -47,7 +49,9 @@ struct NodeProc {
   uint16_t peer_port = 0;
   std::string netns;  // empty in loopback mode
   std::string data_dir;
-  std::string disk_mount;  // disk_faults: the tmpfs holding data_dir
+  std::string disk_mount;  // disk_faults: the ext4 mount holding data_dir
+  std::string disk_image;  // ... its image file
+  std::string disk_loop;   // ... and its loop device
   std::string log_path;
   pid_t pid = -1;  // -1: not running
   bool stopped = false;
@@ -75,6 +79,9 @@ class ChaosCluster {
   void sigstop(size_t i);
   void sigcont(size_t i);
   bool running(size_t i) const { return nodes_[i].pid > 0; }
+  // If node i exited on its own within `timeout`: its exit code (128+sig if
+  // killed by a signal), and it counts as not running. -1: still running.
+  int wait_exit(size_t i, std::chrono::milliseconds timeout);
 
   // Drop all peer traffic between the two groups (both directions).
   // Client traffic from the root namespace still flows. netns mode only.
@@ -87,6 +94,25 @@ class ChaosCluster {
   // removes the ballast.
   common::Status fill_disk(size_t i);
   common::Status free_disk(size_t i);
+  // disk_faults: an ext4 error on node i's filesystem, which (mounted
+  // errors=remount-ro) the kernel turns read-only as on a real disk error.
+  common::Status fail_disk_readonly(size_t i);
+  bool disk_readonly(size_t i) const;
+  // Node i must not be running: unmount, fsck, mount read-write again.
+  common::Status repair_disk(size_t i);
+  // Every connection between the two nodes of each pair goes through a
+  // proxy in this process that delays it by `delay` (+ up to `jitter`)
+  // each way. Existing peer connections are reset so that the nodes redial
+  // through the proxies. heal_network() removes it. netns mode only.
+  struct LinkTraffic {
+    uint64_t connections = 0;
+    uint64_t bytes = 0;
+  };
+  common::Status slow_links(const std::set<std::pair<size_t, size_t>>& pairs,
+                            std::chrono::milliseconds delay, std::chrono::milliseconds jitter,
+                            uint64_t seed);
+  // What went through the slow-link proxies since slow_links().
+  LinkTraffic slow_link_traffic() const;
   common::Status heal_network();
   bool partitioned() const { return partitioned_; }
 
@@ -118,6 +144,7 @@ class ChaosCluster {
   bool netns_ = false;
   std::string tag_;     // unique per run: our pid
   std::string bridge_;  // empty in loopback mode
+  std::string subnet_;  // netns mode: "10.214.X.", the bridge is .1
   std::string mount_;   // XFS mount point when power_loss
   std::string image_;
   std::string loopdev_;
@@ -126,6 +153,11 @@ class ChaosCluster {
   // (node -> nft rule lines; a node without rules is left open).
   common::Status install_rules(const std::map<size_t, std::string>& rules);
   common::Status mount_small_disk(NodeProc& n);
+  // Resets the peer connections each node of `nodes` dialled (ss -K in its
+  // namespace); the other end sees the reset too.
+  void reset_peer_connections(const std::set<size_t>& nodes);
+  void stop_proxies();
+  std::vector<std::unique_ptr<DelayProxy>> proxies_;
   std::vector<NodeProc> nodes_;
 };
 

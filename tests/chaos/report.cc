@@ -92,6 +92,12 @@ std::string render_summary(const RunOptions& opts, const std::string& mode,
       << stalls[stalls.size() / 2] / 1'000'000 << " ms, max " << stalls.back() / 1'000'000
       << " ms\n";
   }
+  size_t problems = 0;
+  for (const auto& f : faults) {
+    if (f.problem.empty()) continue;
+    if (problems++ == 0) s << "FAULT PROBLEMS:\n";
+    s << "  " << f.kind << " at " << f.start_ns / 1'000'000 << " ms: " << f.problem << "\n";
+  }
   s << report.summary();
   s << "files: " << opts.out_dir << "/{history.jsonl,final-n*.jsonl,timeline.svg,n*.log}\n";
   s << "reproduce: chaos --seed=" << opts.seed << " --duration=" << opts.duration_s;

@@ -19,6 +19,10 @@ struct FaultRecord {
   // Longest stretch from the fault's start until 5 s after its heal with no
   // acknowledged write: what a client saw of it.
   int64_t stall_ns = 0;
+  // What the fault's own checks found wrong, e.g. a node that kept running
+  // on a read-only disk without saying so; empty if nothing. Any makes the
+  // run fail like a checker violation.
+  std::string problem;
 };
 
 void compute_stalls(const std::vector<Op>& history, std::vector<FaultRecord>& faults,

@@ -44,9 +44,12 @@ class Schedule {
       FaultRecord f;
       f.kind = kind;
       f.start_ns = workload_.now_ns();
+      problem_.clear();
       f.detail = inject(kind);
+      f.problem = problem_;
       f.end_ns = workload_.now_ns();
-      std::printf("  %7.2fs  %-15s %s\n", f.start_ns / 1e9, kind.c_str(), f.detail.c_str());
+      std::printf("  %7.2fs  %-15s %s%s\n", f.start_ns / 1e9, kind.c_str(), f.detail.c_str(),
+                  f.problem.empty() ? "" : (" PROBLEM: " + f.problem).c_str());
       std::fflush(stdout);
       done.push_back(std::move(f));
     }
@@ -164,6 +167,38 @@ class Schedule {
       return name(v) + " disk full " + std::to_string(hold) + " ms" + failed(s) + on_full +
              failed(freed) + restart(v);
     }
+    if (kind == "slow-link") {
+      // Latency, not loss: every link, the leader's links, or one
+      // follower's, delayed each way by 10-40 ms (round trips stay under
+      // these clusters' 100-200 ms election timeout: the cluster must keep
+      // working, slowly) or by 50-300 ms (beyond it: heartbeats still come
+      // every 20 ms, only later, but an election started by the redial gap
+      // may not finish until the heal, and votes arrive terms late).
+      uint32_t delay = static_cast<uint32_t>(pick(0, 1) == 0 ? pick(10, 40) : pick(50, 300));
+      std::set<std::pair<size_t, size_t>> pairs;
+      size_t scope = pick(0, 2);
+      size_t v = scope == 1 ? l : (l + 1 + pick(0, cluster_.size() - 2)) % cluster_.size();
+      for (size_t a = 0; a < cluster_.size(); a++) {
+        for (size_t b = a + 1; b < cluster_.size(); b++) {
+          if (scope == 0 || a == v || b == v) pairs.insert({a, b});
+        }
+      }
+      common::Status s = cluster_.slow_links(pairs, Millis(delay), Millis(delay / 5), rng_());
+      sleep(hold);
+      ChaosCluster::LinkTraffic t = cluster_.slow_link_traffic();
+      (void)cluster_.heal_network();
+      // The DNAT rules must have steered the redialled peer connections
+      // through the proxies; a hold with none means the fault did nothing.
+      if (s.is_ok() && t.connections == 0) {
+        problem_ = "no peer connection went through the delay proxies";
+      }
+      std::string who = scope == 0 ? "all links" : name(v) + "'s links";
+      return who + " +" + std::to_string(delay) + " ms (jitter " + std::to_string(delay / 5) +
+             ") each way " + std::to_string(hold) + " ms; " + std::to_string(t.connections) +
+             " connections, " + std::to_string(t.bytes / 1024) + " KiB through the proxies" +
+             failed(s);
+    }
+    if (kind == "disk-ro") return disk_readonly(l);
     if (kind == "power-loss") {
       sleep(pick(200, 600));  // let acknowledged writes pile up in the page cache
       common::Status s = cluster_.power_cycle();
@@ -173,6 +208,53 @@ class Schedule {
     return "unknown fault kind";
   }
 
+  // The node's disk turns read-only under it (an ext4 error). It must stop
+  // acknowledging — the checker sees to that — and say so: /health
+  // "storage failed", a log line, exit status 75 for its supervisor. Then
+  // the operator's repair (fsck, mount) and a restart; it must catch up.
+  std::string disk_readonly(size_t l) {
+    size_t v = pick(0, 1) == 0 ? l : (l + 1 + pick(0, cluster_.size() - 2)) % cluster_.size();
+    size_t hold = pick(2000, 4000);
+    auto t0 = Clock::now();
+    auto ms_since = [&] { return std::chrono::duration_cast<Millis>(Clock::now() - t0).count(); };
+    common::Status s = cluster_.fail_disk_readonly(v);
+    int64_t said_ms = -1, exit_ms = -1;
+    int code = -1;
+    while (s.is_ok() && ms_since() < static_cast<int64_t>(hold) && !interrupted()) {
+      if (code < 0 && (code = cluster_.wait_exit(v, Millis(0))) >= 0) exit_ms = ms_since();
+      if (code < 0 && said_ms < 0) {
+        auto r = cluster_.client(v, Millis(300))->request("GET", "/health");
+        if (r.is_ok() && r->status != 200 && r->body.find("storage failed") != std::string::npos) {
+          said_ms = ms_since();
+        }
+      }
+      std::this_thread::sleep_for(Millis(20));
+    }
+    bool logged = cluster_.log_tail(v, 200).find("storage write failed") != std::string::npos;
+    cluster_.kill9(v);
+    common::Status repaired = s.is_ok() ? cluster_.repair_disk(v) : common::Status::ok();
+    std::string d = name(v) + " disk read-only " + std::to_string(hold) + " ms" + failed(s);
+    if (s.is_ok()) {
+      d += said_ms >= 0
+               ? "; /health said \"storage failed\" after " + std::to_string(said_ms) + " ms"
+               : "; /health never said \"storage failed\"";
+      d += code >= 0
+               ? "; exited " + std::to_string(code) + " after " + std::to_string(exit_ms) + " ms"
+               : "; still running, killed";
+      if (code != -1 && code != 75) {
+        problem_ = "exited with status " + std::to_string(code) + ", not 75";
+      } else if (said_ms < 0 && code != 75) {
+        problem_ = "kept running on a read-only disk for " + std::to_string(hold) +
+                   " ms without reporting it";
+      } else if (!logged) {
+        problem_ = "no \"storage write failed\" line in its log";
+      }
+    }
+    if (!repaired.is_ok()) return d + " [repair failed: " + repaired.message() + "]";
+    return d + "; fsck + mount" + restart(v);
+  }
+
+  std::string problem_;  // what the current fault's own checks found wrong
   const RunOptions& opts_;
   ChaosCluster& cluster_;
   Workload& workload_;
@@ -243,10 +325,11 @@ std::vector<std::string> usable_faults(const RunOptions& opts, const ChaosCluste
   for (const auto& f : opts.faults.empty() ? all_faults() : opts.faults) {
     bool net = f == "isolate-leader" || f == "split-2-1" || f == "split-3-2" || f == "one-way" ||
                f == "random-loss";
+    net = net || f == "slow-link";
     if (net && !cluster.netns_mode()) continue;
     if (f == "split-3-2" && cluster.size() != 5) continue;
     if (f == "power-loss" && !opts.power_loss) continue;
-    if (f == "disk-full" && !opts.disk_faults) continue;
+    if ((f == "disk-full" || f == "disk-ro") && !opts.disk_faults) continue;
     out.push_back(f);
   }
   return out;
@@ -256,8 +339,9 @@ std::vector<std::string> usable_faults(const RunOptions& opts, const ChaosCluste
 
 const std::vector<std::string>& all_faults() {
   static const std::vector<std::string> kAll{
-      "kill-leader", "kill-follower", "kill-all",    "pause-leader", "isolate-leader", "split-2-1",
-      "split-3-2",   "one-way",       "random-loss", "power-loss",   "disk-full"};
+      "kill-leader", "kill-follower", "kill-all", "pause-leader", "isolate-leader",
+      "split-2-1",   "split-3-2",     "one-way",  "random-loss",  "slow-link",
+      "power-loss",  "disk-full",     "disk-ro"};
   return kAll;
 }
 
@@ -355,7 +439,9 @@ int run_chaos(const RunOptions& opts) {
     }
     return kExitLiveness;
   }
-  return report.clean() ? kExitClean : kExitViolations;
+  bool fault_problems = std::any_of(done.begin(), done.end(),
+                                    [](const FaultRecord& f) { return !f.problem.empty(); });
+  return report.clean() && !fault_problems ? kExitClean : kExitViolations;
 }
 
 }  // namespace chaos

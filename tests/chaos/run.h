@@ -18,7 +18,7 @@ struct RunOptions {
   bool want_netns = true;
   bool eatmydata = false;
   bool power_loss = false;
-  bool disk_faults = false;  // per-node tmpfs data dirs: disk-full, read-only
+  bool disk_faults = false;  // per-node ext4 loop data dirs: disk-full, disk-ro
   size_t nodes = 3;          // 3 or 5
   size_t appenders = 3;
   size_t counters = 2;

@@ -38,14 +38,14 @@ int main(int argc, char** argv) {
       "duration", po::value<double>()->default_value(20), "seconds of the faulty phase")(
       "faults", po::value<std::string>(&faults),
       "comma list of kill-leader,kill-follower,kill-all,pause-leader,isolate-leader,split-2-1,"
-      "split-3-2 (5 nodes),one-way,random-loss,power-loss,disk-full (default: all this mode "
-      "supports)")("changeagent", po::value<std::string>()->default_value(CHANGEAGENT_BIN),
-                   "the server binary")("out", po::value<std::string>(),
-                                        "output dir (default /tmp/chaos-<seed>)")(
+      "split-3-2 (5 nodes),one-way,random-loss,slow-link,power-loss,disk-full,disk-ro (default: "
+      "all this mode supports)")(
+      "changeagent", po::value<std::string>()->default_value(CHANGEAGENT_BIN), "the server binary")(
+      "out", po::value<std::string>(), "output dir (default /tmp/chaos-<seed>)")(
       "loopback", "do not use network namespaces even if they work")(
       "eatmydata", "run the servers under eatmydata: fsync disabled (the canary)")(
       "power-loss", "data dirs on an XFS loop mount; enables the power-loss fault")(
-      "disk-faults", "data dirs on per-node tmpfs; enables the disk-full fault")(
+      "disk-faults", "data dirs on per-node ext4 loop mounts; enables disk-full and disk-ro")(
       "nodes", po::value<size_t>()->default_value(3), "cluster size: 3 or 5")(
       "appenders", po::value<size_t>()->default_value(3), "append clients")(
       "counters", po::value<size_t>()->default_value(2),
