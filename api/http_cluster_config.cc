@@ -14,12 +14,19 @@
 // revision read, so the config it validated is the one it replaces; a
 // concurrent change makes an unconditional PUT read, validate and try
 // again (bounded), and a conditional one 409.
+//
+// YAML: a PUT body with Content-Type application/yaml (or application/x-yaml,
+// text/yaml) is the same settings written as YAML (common/yaml_json.h); it is
+// converted to JSON first and stored as JSON, so every node and every later
+// GET sees one format. A GET or PUT whose Accept names a YAML type gets the
+// answer as YAML.
 #include <boost/json.hpp>
 
 #include "api/change_json.h"
 #include "api/cluster_config.h"
 #include "api/http_router.h"
 #include "api/http_router_internal.h"
+#include "common/yaml_json.h"
 
 namespace api {
 
@@ -64,6 +71,49 @@ std::string render_view(const ConfigView& v, uint64_t body_bytes_max_flag) {
   for (const auto& p : v.pending_restart) pending.emplace_back(p);
   o["pendingRestart"] = std::move(pending);
   return json::serialize(o);
+}
+
+// application/yaml, application/x-yaml, text/yaml, text/x-yaml (any case,
+// parameters ignored).
+bool is_yaml_media_type(std::string_view v) {
+  v = v.substr(0, v.find(';'));
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  std::string lower(v);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/yaml" || lower == "application/x-yaml" || lower == "text/yaml" ||
+         lower == "text/x-yaml";
+}
+
+// Whether an Accept header asks for YAML (one of its listed types is YAML
+// and JSON is not listed before it).
+bool accepts_yaml(const std::string* accept) {
+  if (accept == nullptr) return false;
+  std::string_view rest = *accept;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    if (is_yaml_media_type(item)) return true;
+    if (item.find("json") != std::string_view::npos) return false;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// The reply for a config view, as JSON or as the YAML the client asked for.
+HttpReply view_reply(const HttpRequest& req, const ConfigView& v, uint64_t body_bytes_max) {
+  std::string body = render_view(v, body_bytes_max);
+  HttpReply r = json_reply(200, body);
+  if (accepts_yaml(req.header("accept"))) {
+    auto yaml = common::json_to_yaml(body);
+    if (yaml.is_ok()) {
+      r.body = std::move(*yaml);
+      r.content_type = "application/yaml";
+    }
+  }
+  r.headers.emplace_back("ETag", "\"" + std::to_string(v.revision) + "\"");
+  return r;
 }
 
 // The merged config a patch asks for, and the Txn that writes it.
@@ -115,14 +165,19 @@ asio::awaitable<HttpReply> Router::dispatch_cluster_config(const HttpRequest& re
     }
     auto v = svc_.config_view();
     if (!v.is_ok()) co_return status_reply(v.status());
-    HttpReply r = json_reply(200, render_view(*v, opts_.body_bytes_max));
-    r.headers.emplace_back("ETag", "\"" + std::to_string(v->revision) + "\"");
-    co_return r;
+    co_return view_reply(req, *v, opts_.body_bytes_max);
   }
-  if (!is_json_content_type(req.header("content-type"))) {
-    co_return error_reply(kErrUnsupportedMediaType, "Content-Type must be application/json");
+  const std::string* content_type = req.header("content-type");
+  std::string body = req.body;
+  if (content_type != nullptr && is_yaml_media_type(*content_type)) {
+    auto converted = common::yaml_to_json(req.body);
+    if (!converted.is_ok()) co_return status_reply(converted.status());
+    body = std::move(*converted);
+  } else if (!is_json_content_type(content_type)) {
+    co_return error_reply(kErrUnsupportedMediaType,
+                          "Content-Type must be application/json or application/yaml");
   }
-  auto patch = parse_config_patch(req.body);
+  auto patch = parse_config_patch(body);
   if (!patch.is_ok()) co_return status_reply(patch.status());
   auto header_rev = if_match_revision(req);
   if (!header_rev.is_ok()) co_return status_reply(header_rev.status());
@@ -149,7 +204,7 @@ asio::awaitable<HttpReply> Router::dispatch_cluster_config(const HttpRequest& re
     }
     ClusterConfig next = merged_config(*v, *patch);
     if (Status s = validate_config(next); !s.is_ok()) co_return status_reply(s);
-    TxnRequest txn = config_txn(*v, *patch, req.body);
+    TxnRequest txn = config_txn(*v, *patch, body);
     Result<TxnResult> r = co_await run_reserved_txn(txn);
     if (!r.is_ok()) co_return status_reply(r.status());
     if (r->succeeded) break;
@@ -165,9 +220,7 @@ asio::awaitable<HttpReply> Router::dispatch_cluster_config(const HttpRequest& re
   }
   auto after = svc_.config_view();
   if (!after.is_ok()) co_return status_reply(after.status());
-  HttpReply out = json_reply(200, render_view(*after, opts_.body_bytes_max));
-  out.headers.emplace_back("ETag", "\"" + std::to_string(after->revision) + "\"");
-  co_return out;
+  co_return view_reply(req, *after, opts_.body_bytes_max);
 }
 
 }  // namespace api

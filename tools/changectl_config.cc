@@ -6,7 +6,9 @@
 //                                      VALUE is JSON (50, null, [...]) or
 //                                      else a plain string; null unsets
 //   config set --file F|-  [--revision N]
-//                                      a JSON object of settings
+//                                      the settings as a JSON object or
+//                                      as YAML (by extension .yaml/.yml,
+//                                      else by content), sent as JSON
 //
 // A set that lost a compare-and-set on --revision exits 4.
 #include <boost/json.hpp>
@@ -15,6 +17,7 @@
 #include <iterator>
 
 #include "api/http_errors.h"
+#include "common/yaml_json.h"
 #include "tools/changectl.h"
 
 namespace po = boost::program_options;
@@ -61,7 +64,7 @@ std::string read_text(const std::string& path) {
 int config_set(api::Client& c, const Global& g) {
   po::options_description desc("config set");
   desc.add_options()("setting", po::value<std::vector<std::string>>(), "NAME=VALUE")(
-      "file", po::value<std::string>(), "a JSON object of settings (- = stdin)")(
+      "file", po::value<std::string>(), "a JSON object or YAML map of settings (- = stdin)")(
       "revision", po::value<std::string>(), "only if the config is still at this revision");
   po::positional_options_description pos;
   pos.add("setting", -1);
@@ -69,10 +72,18 @@ int config_set(api::Client& c, const Global& g) {
   json::object body;
   if (vm.count("file")) {
     if (vm.count("setting")) throw UsageError{"give NAME=VALUE settings or --file, not both"};
-    std::string text = read_text(vm["file"].as<std::string>());
+    const std::string& path = vm["file"].as<std::string>();
+    std::string text = read_text(path);
+    if (common::looks_like_yaml(text, path)) {
+      auto converted = common::yaml_to_json(text);
+      if (!converted.is_ok()) throw UsageError{path + ": " + converted.status().message()};
+      text = std::move(*converted);
+    }
     boost::system::error_code ec;
     json::value v = json::parse(text, ec);
-    if (ec || !v.is_object()) throw UsageError{"--file must hold a JSON object of settings"};
+    if (ec || !v.is_object()) {
+      throw UsageError{"--file must hold a JSON object (or YAML map) of settings"};
+    }
     body = v.as_object();
   } else if (vm.count("setting")) {
     for (const auto& s : vm["setting"].as<std::vector<std::string>>()) {

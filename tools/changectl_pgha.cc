@@ -14,10 +14,8 @@
 // was read, so an edit never overwrites one made meanwhile (exit 4); each
 // write bumps the desired generation.
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <boost/json.hpp>
-#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -27,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/yaml_json.h"
 #include "pgha/core/model.h"
 #include "tools/changectl_pgha.h"
 
@@ -76,54 +75,13 @@ std::string pretty_json(std::string_view compact) {
   return out.str();
 }
 
-json::value yaml_scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return json::string(s);  // quoted: always a string
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  int64_t i = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
-  if (ec == std::errc() && end == s.data() + s.size()) return i;
-  char* dend = nullptr;
-  double d = std::strtod(s.c_str(), &dend);
-  if (dend == s.c_str() + s.size()) return d;
-  return json::string(s);
-}
-
-json::value yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Scalar:
-      return yaml_scalar(n);
-    case YAML::NodeType::Sequence: {
-      json::array a;
-      for (const auto& item : n) a.push_back(yaml_to_json(item));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      json::object o;
-      for (const auto& kv : n) o[kv.first.Scalar()] = yaml_to_json(kv.second);
-      return o;
-    }
-    default:
-      return nullptr;
-  }
-}
-
 // The text of a desired state as JSON: JSON as is, YAML converted (by the
 // file's extension, else by whether it starts with '{').
 std::string as_json(const std::string& text, const std::string& source) {
-  bool yaml = source.ends_with(".yaml") || source.ends_with(".yml");
-  if (!yaml && !source.ends_with(".json")) {
-    size_t first = text.find_first_not_of(" \t\r\n");
-    yaml = first != std::string::npos && text[first] != '{';
-  }
-  if (!yaml) return text;
-  try {
-    return json::serialize(yaml_to_json(YAML::Load(text)));
-  } catch (const YAML::Exception& e) {
-    throw UsageError{source + " is not valid YAML: " + e.what()};
-  }
+  if (!common::looks_like_yaml(text, source)) return text;
+  auto converted = common::yaml_to_json(text);
+  if (!converted.is_ok()) throw UsageError{source + ": " + converted.status().message()};
+  return *converted;
 }
 
 std::string read_file(const std::string& path) {

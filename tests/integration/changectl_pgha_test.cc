@@ -119,7 +119,7 @@ TEST_F(ChangectlPgha, DesiredStateRoundTripAndRequests) {
        R"({"members":[{"name":"a"},{"name":"b"},{"name":"c"}],"mode":"quorum","quorumN":3})",
        "quorumN 3 is out of range [1, 2] for 3 members"},
       {"typo.yaml", "members:\n  - name: a\nmdoe: sync\n", "unknown field mdoe"},
-      {"broken.yaml", "members: [a\n", "is not valid YAML"},
+      {"broken.yaml", "members: [a\n", "not valid YAML"},
       {"managed.json",
        R"({"members":[{"name":"a"}],"pgSettings":{"synchronous_standby_names":"*"}})",
        "managed by pgha"},

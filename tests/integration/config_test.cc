@@ -4,6 +4,7 @@
 // config is refused with its reason and changes nothing; webhooks accept,
 // refuse (their message reaches the client), and time out under fail-open
 // and fail-closed. The webhook is a small real HTTP server in this process.
+// The same config goes in and out as YAML.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/yaml_json.h"
 #include "tests/integration/test_util.h"
 
 namespace integration {
@@ -396,6 +398,128 @@ TEST_F(ConfigTest, WebhooksAcceptRefuseAndFailOpenOrClosed) {
   ASSERT_EQ(r.status, 200) << r.body;
   p = post(R"({"data": "free"})");
   EXPECT_EQ(p.status, 201) << p.body;
+}
+
+TEST_F(ConfigTest, YamlInIsStoredAsJsonYamlOutReadsBackAndBadYamlChangesNothing) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  size_t follower = cluster_->followers(leader_).front();
+  auto client = cluster_->client(follower);
+  const std::string yaml =
+      "# retention and one webhook, as an operator would write them\n"
+      "retentionMinRecords: 7000\n"
+      "webhooks:\n"
+      "  - url: http://127.0.0.1:9/validate\n"
+      "    tags: [orders]\n"
+      "    timeoutMs: 300\n"
+      "    failurePolicy: fail-open\n";
+  auto r = client->request("PUT", "/config", yaml, "application/yaml");
+  ASSERT_TRUE(ok(r));
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto answer = parse_json(r->body);
+  ASSERT_TRUE(answer) << r->body;
+  uint64_t rev = as_u64(answer->as_object().if_contains("revision")).value_or(0);
+  ASSERT_GT(rev, 0u);
+  ASSERT_TRUE(wait_revision(rev));
+  ASSERT_TRUE(ok(cluster_->wait_converged(Millis(10000))));
+  // Stored as JSON: every node reads the same settings as if JSON was sent.
+  for (size_t i = 0; i < cluster_->size(); i++) {
+    auto v = get_config(i);
+    EXPECT_EQ(v.at("config").at("retentionMinRecords"), 7000) << "node " << i;
+    const auto& hook = v.at("config").at("webhooks").at(0);
+    EXPECT_EQ(hook.at("url"), "http://127.0.0.1:9/validate");
+    EXPECT_EQ(hook.at("tags").at(0), "orders");
+    EXPECT_EQ(hook.at("failurePolicy"), "fail-open");
+  }
+
+  // GET with Accept: application/yaml answers YAML that reads back as the
+  // JSON answer.
+  auto conn = RawConnection::connect(cluster_->node(follower).client_port, Millis(5000));
+  ASSERT_TRUE(ok(conn));
+  ASSERT_TRUE(
+      ok((*conn)->send("GET /config HTTP/1.1\r\nHost: x\r\n"
+                       "Accept: application/yaml\r\nConnection: close\r\n\r\n")));
+  auto deadline = Clock::now() + Millis(5000);
+  while (Clock::now() < deadline && (*conn)->read_some(deadline).is_ok()) {
+  }
+  const std::string& raw = (*conn)->received();
+  size_t split = raw.find("\r\n\r\n");
+  ASSERT_NE(split, std::string::npos) << raw;
+  std::string head = raw.substr(0, split);
+  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_NE(head.find("content-type: application/yaml"), std::string::npos) << head;
+  std::string body = raw.substr(split + 4);
+  EXPECT_NE(body.find("retentionMinRecords: 7000"), std::string::npos) << body;
+  auto back = common::yaml_to_json(body);
+  ASSERT_TRUE(back.is_ok()) << back.status().message() << "\n" << body;
+  auto as_json = cluster_->client(follower)->request("GET", "/config");
+  ASSERT_TRUE(ok(as_json));
+  EXPECT_EQ(json::parse(*back).at("config"), json::parse(as_json->body).at("config")) << body;
+
+  // Bad YAML: 400 with the reason, nothing proposed, the config unchanged.
+  uint64_t last = leader_last_index();
+  std::string bomb = "l0: &l0 [x, x]\n";
+  for (int i = 1; i <= 30; i++) {
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [*l" + std::to_string(i - 1) +
+            ", *l" + std::to_string(i - 1) + "]\n";
+  }
+  struct Case {
+    std::string body;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"retentionMinRecords: [1\n", "not valid YAML"},
+      {"retentionMinRecords: 10\nretentionMinRecords: 20\n", "duplicate key 'retentionMinRecords'"},
+      {"retentionMinRecords: 10\n---\nbodyBytesMax: 20000\n", "2 documents"},
+      {"retentionMinRecords: .inf\n", "retentionMinRecords must be an integer"},
+      {"- retentionMinRecords: 10\n", "JSON object"},
+      {bomb, "expands to more than"},
+  };
+  for (const auto& c : cases) {
+    auto b = client->request("PUT", "/config", c.body, "application/yaml");
+    ASSERT_TRUE(ok(b));
+    EXPECT_EQ(b->status, 400) << c.body << " -> " << b->body;
+    EXPECT_EQ(error_code_of(b->body), "invalid_argument") << b->body;
+    EXPECT_NE(b->body.find(c.reason), std::string::npos) << c.body << " -> " << b->body;
+  }
+  auto wrong_type = client->request("PUT", "/config", "retentionMinRecords: 1", "text/plain");
+  ASSERT_TRUE(ok(wrong_type));
+  EXPECT_EQ(wrong_type->status, 415) << wrong_type->body;
+  EXPECT_EQ(leader_last_index(), last);
+  for (size_t i = 0; i < cluster_->size(); i++) {
+    auto v = get_config(i);
+    EXPECT_EQ(as_u64(v.if_contains("revision")), rev) << "node " << i;
+    EXPECT_EQ(v.at("config").at("retentionMinRecords"), 7000) << "node " << i;
+  }
+}
+
+// changectl config set --file takes the same YAML (converted on the client:
+// a bad file is refused before anything is sent).
+TEST_F(ConfigTest, ChangectlSetsConfigFromAYamlFile) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto run = [&](const std::string& args) {
+    std::string cmd = std::string(CHANGECTL_BIN) + " --endpoints " +
+                      cluster_->node(leader_).client_address() + " " + args + " 2>&1 </dev/null";
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) return std::make_pair(-1, out);
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    int status = pclose(p);
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+  };
+  std::string good = cluster_->dir() + "/config.yaml";
+  std::ofstream(good) << "retentionMinRecords: 9000\nrequestIdWindowSeconds: 90\n";
+  auto [code, out] = run("config set --file " + good);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("retentionMinRecords = 9000  (replicated)"), std::string::npos) << out;
+  std::string bad = cluster_->dir() + "/bad.yml";
+  std::ofstream(bad) << "retentionMinRecords: 1\nretentionMinRecords: 2\n";
+  uint64_t last = leader_last_index();
+  auto [bad_code, bad_out] = run("config set --file " + bad);
+  EXPECT_NE(bad_code, 0) << bad_out;
+  EXPECT_NE(bad_out.find("duplicate key 'retentionMinRecords'"), std::string::npos) << bad_out;
+  EXPECT_EQ(leader_last_index(), last);
+  EXPECT_EQ(get_config(leader_).at("config").at("retentionMinRecords"), 9000);
 }
 
 }  // namespace
