@@ -8,47 +8,13 @@
 #include "api/change_json_internal.h"
 #include "api/http_errors.h"
 #include "api/http_limits.h"
+#include "common/utf8.h"
 
 namespace api {
 
 using namespace json_detail;
 
 namespace {
-
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, at most U+10FFFF.
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    for (size_t k = 1; k <= n; k++) {
-      if (i + k >= s.size()) return false;
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
 
 Result<std::string> key_from_value(const json::value& v, std::string_view what) {
   if (!v.is_string()) return invalid("\"" + std::string(what) + "\" must be a string");
@@ -210,7 +176,7 @@ Status validate_key(std::string_view key) {
                    std::to_string(key.size()));
   }
   if (key.find('\0') != std::string_view::npos) return invalid("a key must not contain NUL");
-  if (!valid_utf8(key)) return invalid("a key must be valid UTF-8");
+  if (!common::valid_utf8(key)) return invalid("a key must be valid UTF-8");
   return Status::ok();
 }
 

@@ -1,11 +1,14 @@
 #include "common/yaml_json.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <boost/json.hpp>
 #include <charconv>
 #include <cstdint>
-#include <set>
+#include <sstream>
+
+#include "common/utf8.h"
 
 namespace common {
 
@@ -110,12 +113,36 @@ struct Converter {
   }
 };
 
+// Counts documents without building them. YAML::LoadAll cannot be used:
+// yaml-cpp 0.7 loops forever on a stray top-level ',' (each call of
+// HandleNextDocument yields another empty document without consuming it;
+// found by fuzz_yaml_config), so the number of documents is asked for at
+// most twice here.
+class DocumentCounter : public YAML::EventHandler {
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 void emit(YAML::Emitter& out, const json::value& v) {
   switch (v.kind()) {
     case json::kind::object:
       out << YAML::BeginMap;
       for (const auto& [k, item] : v.get_object()) {
-        out << YAML::Key << std::string(k) << YAML::Value;
+        // An implicit key is limited to 1024 characters (YAML 1.2, 7.4.2):
+        // a longer one must be written "? key" or it does not read back
+        // (found by fuzz_yaml_config). Counted after escaping: \x12 is 4.
+        if (k.size() > 200) out << YAML::LongKey;  // escapes take up to 4x
+        out << YAML::Key << YAML::DoubleQuoted << std::string(k) << YAML::Value;
         emit(out, item);
       }
       out << YAML::EndMap;
@@ -140,24 +167,42 @@ void emit(YAML::Emitter& out, const json::value& v) {
 }  // namespace
 
 Result<std::string> yaml_to_json(std::string_view yaml, const YamlLimits& limits) {
-  std::vector<YAML::Node> docs;
+  // YAML is Unicode text; a stray byte would reach the JSON output as is
+  // (found by fuzz_yaml_config: yaml-cpp passes it through in a scalar).
+  if (!valid_utf8(yaml)) return bad("the YAML is not valid UTF-8");
+  // NUL is not a YAML character, and NULs at the start make yaml-cpp read
+  // the text as UTF-16/32 (its encoding detection), which then decodes to
+  // invalid UTF-8 (found by fuzz_yaml_config).
+  if (yaml.find('\0') != std::string_view::npos) return bad("the YAML holds a NUL byte");
+  std::string text(yaml);
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    int docs = 0;
+    while (docs < 2 && parser.HandleNextDocument(counter)) docs++;
+    if (docs == 0) return bad("the YAML is empty");
+    if (docs > 1) {
+      return bad(
+          "the YAML holds more than one document ('---', or a stray ',' at the top "
+          "level); give one");
+    }
+    doc = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     // e.what() carries "yaml-cpp: error at line L, column C: why".
     return bad(std::string("not valid YAML: ") + e.what());
   } catch (const std::exception& e) {
     return bad(std::string("not valid YAML: ") + e.what());
   }
-  if (docs.empty()) return bad("the YAML is empty");
-  if (docs.size() > 1) {
-    return bad("the YAML holds " + std::to_string(docs.size()) + " documents ('---'); give one");
-  }
   try {
     Converter c{limits};
-    auto v = c.convert(docs.front(), 0);
+    auto v = c.convert(doc, 0);
     if (!v.is_ok()) return v.status();
-    return json::serialize(*v);
+    std::string out = json::serialize(*v);
+    // Belt and braces: whatever yaml-cpp decoded must read back as JSON.
+    if (!valid_utf8(out)) return bad("the YAML decodes to text that is not valid UTF-8");
+    return out;
   } catch (const YAML::Exception& e) {
     return bad(std::string("not valid YAML: ") + e.what());
   }

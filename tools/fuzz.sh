@@ -18,7 +18,8 @@ shift 2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(fuzz_http_request fuzz_change_json fuzz_peer_frame fuzz_entry_decode fuzz_auth_files)
+  TARGETS=(fuzz_http_request fuzz_change_json fuzz_peer_frame fuzz_entry_decode fuzz_auth_files
+    fuzz_yaml_config)
 fi
 CXX_FUZZ=${CXX_FUZZ:-clang++-14}
 if ! command -v "$CXX_FUZZ" >/dev/null; then

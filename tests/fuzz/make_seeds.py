@@ -149,9 +149,18 @@ def auth_seeds():
     write("fuzz_auth_files", "base64", b"\x03" + base64.b64encode(b"alice:secret"))
 
 
+def yaml_seeds():
+    write("fuzz_yaml_config", "webhooks",
+          b"retentionMinRecords: 7000\nwebhooks:\n  - url: http://127.0.0.1:9/v\n"
+          b"    tags: [orders]\n    timeoutMs: 300\n    failurePolicy: fail-open\n")
+    write("fuzz_yaml_config", "aliases",
+          b'base: &b {x: 1, y: [a, "b", !!str 3]}\ncopy: *b\nn: ~\nf: 1.5e3\nq: "50"\n')
+
+
 if __name__ == "__main__":
     http_seeds()
     json_seeds()
     peer_seeds()
     entry_seeds()
     auth_seeds()
+    yaml_seeds()

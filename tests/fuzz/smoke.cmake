@@ -25,7 +25,8 @@ else()
                    ${CA_FUZZ_SMOKE_SECONDS}
                    # Not fuzz_http_request: the router's coroutines under
                    # ASan take minutes to compile (make fuzz runs it).
-                   fuzz_change_json fuzz_peer_frame fuzz_entry_decode fuzz_auth_files)
+                   fuzz_change_json fuzz_peer_frame fuzz_entry_decode fuzz_auth_files
+                   fuzz_yaml_config)
   # JOBS=1: ctest runs other tests beside it on the same cores.
   set_tests_properties(fuzz_smoke PROPERTIES LABELS fuzz TIMEOUT 900
                        ENVIRONMENT "JOBS=1;CXX_FUZZ=${CA_FUZZ_CXX}")

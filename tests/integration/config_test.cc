@@ -469,7 +469,7 @@ TEST_F(ConfigTest, YamlInIsStoredAsJsonYamlOutReadsBackAndBadYamlChangesNothing)
   const Case cases[] = {
       {"retentionMinRecords: [1\n", "not valid YAML"},
       {"retentionMinRecords: 10\nretentionMinRecords: 20\n", "duplicate key 'retentionMinRecords'"},
-      {"retentionMinRecords: 10\n---\nbodyBytesMax: 20000\n", "2 documents"},
+      {"retentionMinRecords: 10\n---\nbodyBytesMax: 20000\n", "more than one document"},
       {"retentionMinRecords: .inf\n", "retentionMinRecords must be an integer"},
       {"- retentionMinRecords: 10\n", "JSON object"},
       {bomb, "expands to more than"},
