@@ -133,6 +133,20 @@ class DocumentCounter : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
+// A key written without quotes reads back as the same string: keys are
+// never typed (the converter takes their text), so only syntax matters.
+bool plain_key(std::string_view k) {
+  if (k.empty() || k.size() > 200) return false;
+  auto word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  if (!word(k.front())) return false;
+  for (char c : k) {
+    if (!word(c) && c != '.' && c != '/' && c != '-') return false;
+  }
+  return true;
+}
+
 void emit(YAML::Emitter& out, const json::value& v) {
   switch (v.kind()) {
     case json::kind::object:
@@ -142,7 +156,9 @@ void emit(YAML::Emitter& out, const json::value& v) {
         // a longer one must be written "? key" or it does not read back
         // (found by fuzz_yaml_config). Counted after escaping: \x12 is 4.
         if (k.size() > 200) out << YAML::LongKey;  // escapes take up to 4x
-        out << YAML::Key << YAML::DoubleQuoted << std::string(k) << YAML::Value;
+        out << YAML::Key;
+        if (!plain_key(k)) out << YAML::DoubleQuoted;
+        out << std::string(k) << YAML::Value;
         emit(out, item);
       }
       out << YAML::EndMap;
