@@ -33,6 +33,7 @@ Status Store::install_streamed_locked(const StreamedSnapshot& snap,
                   "storage: streamed snapshot base " + std::to_string(head.base_index.value()) +
                       " is above its index " + std::to_string(head.meta.index.value()));
   }
+  if (Status refused = refused_after_failure(); !refused.is_ok()) return refused;
   rocksdb::WriteOptions synced;
   synced.sync = true;
 
@@ -41,8 +42,9 @@ Status Store::install_streamed_locked(const StreamedSnapshot& snap,
   if (s.ok()) s = clear.DeleteRange(h.log, keys::log_key(0), keys::kLogEnd);
   if (s.ok()) s = clear.DeleteRange(h.state, "", keys::kStateEnd);
   if (s.ok()) s = clear.DeleteRange(h.meta, keys::kConfPrefix, keys::kConfEnd);
-  if (s.ok()) s = h.db->Write(synced, &clear);
   if (!s.ok()) return from_rocks(s, "clear for streamed snapshot", dir_);
+  s = h.db->Write(synced, &clear);
+  if (Status c = checked_write(s, "clear for streamed snapshot"); !c.is_ok()) return c;
 
   std::vector<rocksdb::IngestExternalFileArg> args;
   auto add = [&](rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string>& files) {
@@ -58,7 +60,7 @@ Status Store::install_streamed_locked(const StreamedSnapshot& snap,
   add(h.log, snap.log_files);
   if (!args.empty()) {
     s = h.db->IngestExternalFiles(args);
-    if (!s.ok()) return from_rocks(s, "ingest streamed snapshot files", dir_);
+    if (Status c = checked_write(s, "ingest streamed snapshot files"); !c.is_ok()) return c;
   }
 
   rocksdb::WriteBatch finish;
@@ -68,8 +70,9 @@ Status Store::install_streamed_locked(const StreamedSnapshot& snap,
   if (s.ok()) s = finish.Put(h.meta, keys::kSnapshotData, "");
   if (s.ok()) s = finish.Put(h.meta, keys::kApplied, keys::be64(head.meta.index.value()));
   if (s.ok()) s = finish.Delete(h.meta, keys::kInstallPending);
-  if (s.ok()) s = h.db->Write(synced, &finish);
   if (!s.ok()) return from_rocks(s, "record streamed snapshot", dir_);
+  s = h.db->Write(synced, &finish);
+  if (Status c = checked_write(s, "record streamed snapshot"); !c.is_ok()) return c;
 
   std::lock_guard lock(state_mu_);
   bounds_.base_index = head.base_index;

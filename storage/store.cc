@@ -33,15 +33,12 @@ class SilentLogger : public rocksdb::Logger {
   void Logv(const char*, va_list) override {}
 };
 
-// After a failed write (disk full) RocksDB 7.8 resumes by itself once its
-// SstFileManager sees free space: it flushes the memtables, which writes to
-// the WAL file whose append already failed, and that aborts the process on
-// an internal assertion (`sync_without_flush_called_`, fixed upstream in
-// RocksDB PR 12448) before the node can say why or exit with 75. Found by
-// tests/integration/disk_full_test.cc. changeagent never resumes a store
-// in-process anyway: a failed write stops the writer, and only a restart,
-// which re-reads the disk, may acknowledge again. So recovery stays off.
-// This did not remove every abort: F11 in tests/integration/FINDINGS.md.
+// After a failed write (disk full) RocksDB resumes by itself once its
+// SstFileManager sees free space: it flushes the memtables and goes on
+// writing in-process. changeagent never resumes a store in-process: a failed
+// write stops the writer, the Store refuses every later write (store.h,
+// write_failed_), and only a restart, which re-reads the disk, may
+// acknowledge again. So RocksDB's own recovery stays off as well.
 class NoAutoRecovery : public rocksdb::EventListener {
  public:
   void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,

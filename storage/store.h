@@ -61,6 +61,7 @@
 
 namespace rocksdb {
 class Snapshot;
+class Status;
 }  // namespace rocksdb
 
 namespace storage {
@@ -204,6 +205,10 @@ class Store final : public raftlog::LogReader {
                                                                   uint64_t bytes_max,
                                                                   bool settled) const;
   Status commit(Staging& staging, bool sync, const char* op);
+  // The gate every write passes (write_mu_ held): refused_after_failure()
+  // before touching RocksDB, checked_write() on what RocksDB answered.
+  Status refused_after_failure() const;
+  Status checked_write(const rocksdb::Status& s, std::string_view op);
   Status install_streamed_locked(const StreamedSnapshot& snap, const std::string& staging_dir);
   // An install interrupted by a crash: finish it (open()).
   Status finish_pending_install();
@@ -218,6 +223,14 @@ class Store final : public raftlog::LogReader {
   // and the cached bounds disagreeing (it raced a write) waits on it once,
   // after which they agree: a miss is then the truth, or damage.
   mutable std::mutex write_mu_;
+  // The first write that failed on the disk (an IO error or damage), under
+  // write_mu_. Every later write answers it without calling RocksDB: 7.8
+  // aborts the process on an assertion when a WAL file whose append failed
+  // is used again (DB::SyncWAL does, unlike DB::Write, which answers the
+  // background error first), and a node that cannot write must say so and
+  // exit with 75, not crash (tests/integration/FINDINGS.md F11). Only a
+  // restart, which re-reads the disk, writes again.
+  Status write_failed_;
   mutable std::mutex state_mu_;  // guards the two fields below (short holds)
   Bounds bounds_;
   raftlog::SnapshotMeta snapshot_;

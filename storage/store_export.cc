@@ -167,6 +167,7 @@ Status StoreExport::scan_state(
 Status Store::restore_base(Index index, Term term,
                            const std::vector<std::pair<Index, raftlog::Membership>>& confs) {
   std::lock_guard lock(write_mu_);
+  if (Status refused = refused_after_failure(); !refused.is_ok()) return refused;
   Bounds b = bounds();
   if (b.last_index != Index(0) || b.base_index != Index(0) || snapshot().index != Index(0) ||
       !snapshot().membership.members.empty()) {
@@ -187,12 +188,11 @@ Status Store::restore_base(Index index, Term term,
     s = wb.Put(handles_->meta, keys::kLogBase,
                keys::be64(index.value()) + keys::be64(term.value()));
   }
-  if (s.ok()) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    s = handles_->db->Write(wo, &wb);
-  }
   if (!s.ok()) return from_rocks(s, "restore log base", dir_);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  s = handles_->db->Write(wo, &wb);
+  if (Status c = checked_write(s, "restore log base"); !c.is_ok()) return c;
   std::lock_guard state_lock(state_mu_);
   bounds_ = Bounds{index, term, index, term};
   return Status::ok();

@@ -164,8 +164,24 @@ Status Store::Staging::append(const std::vector<raftlog::Entry>& entries) {
   return Status::ok();
 }
 
+Status Store::refused_after_failure() const {
+  if (write_failed_.is_ok()) return Status::ok();
+  return Status(write_failed_.code(),
+                "storage: not written: an earlier write failed and only a restart writes "
+                "again (" +
+                    write_failed_.message() + ")");
+}
+
+Status Store::checked_write(const rocksdb::Status& s, std::string_view op) {
+  if (s.ok()) return Status::ok();
+  Status failed = from_rocks(s, op, dir_);
+  if ((s.IsIOError() || s.IsCorruption()) && write_failed_.is_ok()) write_failed_ = failed;
+  return failed;
+}
+
 Status Store::commit(Staging& staging, bool sync, const char* op) {
   if (!staging.status.ok()) return from_rocks(staging.status, op, dir_);
+  if (Status s = refused_after_failure(); !s.is_ok()) return s;
   rocksdb::Status s;
   if (staging.wb.Count() > 0) {
     rocksdb::WriteOptions wo;
@@ -174,7 +190,7 @@ Status Store::commit(Staging& staging, bool sync, const char* op) {
   } else if (sync) {
     s = handles_->db->SyncWAL();  // an empty synced batch still promises durability
   }
-  if (!s.ok()) return from_rocks(s, op, dir_);
+  if (Status checked = checked_write(s, op); !checked.is_ok()) return checked;
   std::lock_guard lock(state_mu_);
   bounds_ = staging.bounds;
   if (staging.snapshot_changed) snapshot_ = staging.snapshot;
