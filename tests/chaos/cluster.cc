@@ -426,8 +426,22 @@ Status ChaosCluster::power_cycle() {
   if (run_command("xfs_io -x -c shutdown " + mount_, &out) != 0) {
     return Status(Code::kIoError, "xfs_io shutdown failed: " + out);
   }
-  if (run_command("umount " + mount_ + " && mount " + loopdev_ + " " + mount_, &out) != 0) {
-    return Status(Code::kIoError, "remount after power loss failed: " + out);
+  // The mount must give a new superblock (log recovery). Once (seed
+  // 910389, FINDINGS #7) umount and mount both succeeded without the
+  // kernel unmounting the filesystem (no "Unmounting" in dmesg): something
+  // still held the old superblock, the mount reused it, and the nodes
+  // found a shut-down filesystem (EIO). So check, and retry for a while.
+  for (int attempt = 0;; attempt++) {
+    if (run_command("umount " + mount_ + " && mount " + loopdev_ + " " + mount_, &out) != 0) {
+      return Status(Code::kIoError, "remount after power loss failed: " + out);
+    }
+    if (run_command("ls " + mount_, &out) == 0) break;
+    if (attempt == 25) {
+      return Status(Code::kIoError, "the XFS filesystem is still shut down after " +
+                                        std::to_string(attempt + 1) + " remounts: " + out);
+    }
+    std::fprintf(stderr, "chaos: %s still shut down after a remount; again\n", mount_.c_str());
+    std::this_thread::sleep_for(Millis(200));
   }
   return start_all();
 }
