@@ -184,7 +184,9 @@ class Schedule {
         }
       }
       common::Status s = cluster_.slow_links(pairs, Millis(delay), Millis(delay / 5), rng_());
+      int64_t slowed_ns = workload_.now_ns();  // every peer connection now goes through a proxy
       sleep(hold);
+      int64_t healed_ns = workload_.now_ns();
       ChaosCluster::LinkTraffic t = cluster_.slow_link_traffic();
       (void)cluster_.heal_network();
       // The DNAT rules must have steered the redialled peer connections
@@ -193,10 +195,12 @@ class Schedule {
         problem_ = "no peer connection went through the delay proxies";
       }
       std::string who = scope == 0 ? "all links" : name(v) + "'s links";
-      return who + " +" + std::to_string(delay) + " ms (jitter " + std::to_string(delay / 5) +
-             ") each way " + std::to_string(hold) + " ms; " + std::to_string(t.connections) +
-             " connections, " + std::to_string(t.bytes / 1024) + " KiB through the proxies" +
-             failed(s);
+      std::string d = who + " +" + std::to_string(delay) + " ms (jitter " +
+                      std::to_string(delay / 5) + ") each way " + std::to_string(hold) + " ms; " +
+                      std::to_string(t.connections) + " connections, " +
+                      std::to_string(t.bytes / 1024) + " KiB through the proxies" + failed(s);
+      if (s.is_ok() && scope == 0) d += acks_while_slow(slowed_ns, healed_ns, delay);
+      return d;
     }
     if (kind == "disk-ro") return disk_readonly(l);
     if (kind == "power-loss") {
@@ -252,6 +256,29 @@ class Schedule {
     }
     if (!repaired.is_ok()) return d + " [repair failed: " + repaired.message() + "]";
     return d + "; fsck + mount" + restart(v);
+  }
+
+  // With every link slowed by `delay` each way, no write begun after the
+  // slowing can be committed sooner than a round trip through two proxies
+  // (leader -> follower, and the follower's answer on its own connection):
+  // what the clients saw proves the latency was really there. A write
+  // acknowledged faster means some peer connection bypassed the proxies.
+  std::string acks_while_slow(int64_t from_ns, int64_t to_ns, uint32_t delay_ms) {
+    std::vector<int64_t> ms;
+    for (const auto& op : workload_.history()) {
+      if (!is_write(op.kind) || op.outcome != Outcome::kOk) continue;
+      if (op.invoke_ns < from_ns || op.complete_ns > to_ns) continue;
+      ms.push_back((op.complete_ns - op.invoke_ns) / 1'000'000);
+    }
+    if (ms.empty()) return "; no write acknowledged while slowed";
+    std::sort(ms.begin(), ms.end());
+    if (ms.front() < 2 * static_cast<int64_t>(delay_ms)) {
+      problem_ = "a write was acknowledged " + std::to_string(ms.front()) +
+                 " ms after it began although every link was " + std::to_string(delay_ms) +
+                 " ms slower each way";
+    }
+    return "; " + std::to_string(ms.size()) + " writes acknowledged while slowed, min " +
+           std::to_string(ms.front()) + " ms, median " + std::to_string(ms[ms.size() / 2]) + " ms";
   }
 
   std::string problem_;  // what the current fault's own checks found wrong
