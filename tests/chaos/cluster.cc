@@ -64,6 +64,16 @@ Result<std::string> free_subnet_prefix() {
   return Status(Code::kUnavailable, "every 10.214.X.0/24 is in use");
 }
 
+// A command prefix that runs in the node's network namespace and nowhere
+// else. Not `ip netns exec`: that also makes a new mount namespace with a
+// copy of every mount of the machine, and mounts here are private, so the
+// copy keeps a filesystem alive that another run (or this one) unmounts at
+// that moment; its next mount then reuses the old superblock
+// (tests/chaos/FINDINGS.md #7).
+std::string in_netns(const std::string& ns) {
+  return "nsenter --net=/var/run/netns/" + ns + " ";
+}
+
 void reap(pid_t pid) {
   auto deadline = Clock::now() + kReapTimeout;
   while (Clock::now() < deadline) {
@@ -178,7 +188,7 @@ Status ChaosCluster::setup_netns() {
     n.client_port = kClientPort;
     n.peer_port = kPeerPort;
     std::string veth = "chv" + tag_ + n.name;
-    std::string in_ns = "ip netns exec " + n.netns + " ";
+    std::string in_ns = in_netns(n.netns);
     for (const std::string& cmd :
          {"ip netns add " + n.netns,
           "ip link add " + veth + " type veth peer name eth0 netns " + n.netns,
@@ -190,7 +200,7 @@ Status ChaosCluster::setup_netns() {
   }
   // Partitions need nft inside the namespaces; without it, netns mode would
   // silently skip them, so say no here instead.
-  if (Status s = sh("ip netns exec " + nodes_[0].netns + " nft list tables"); !s.is_ok()) {
+  if (Status s = sh(in_netns(nodes_[0].netns) + "nft list tables"); !s.is_ok()) {
     return Status(Code::kUnavailable,
                   "nft does not work in a namespace (apt-get install nftables)");
   }
@@ -313,16 +323,28 @@ Status ChaosCluster::repair_disk(size_t i) {
   if (run_command("umount " + n.disk_mount, &out) != 0) {
     return Status(Code::kIoError, "umount " + n.disk_mount + ": " + out);
   }
-  int fsck = run_command("e2fsck -fy " + n.disk_loop, &out);
-  // 0: clean, 1: errors fixed; 4 and above: left uncorrected or failed.
-  if (fsck < 0 || fsck >= 4) {
-    return Status(Code::kIoError,
-                  "e2fsck " + n.disk_loop + " exited " + std::to_string(fsck) + ": " + out);
+  // Until whatever else still held the old superblock lets go (an `ip
+  // netns exec` of another run: FINDINGS #7), e2fsck finds the device busy
+  // or the mount gets the old, read-only filesystem back: try again.
+  std::string why;
+  for (int attempt = 0; attempt < 26; attempt++) {
+    if (attempt > 0) std::this_thread::sleep_for(Millis(200));
+    int fsck = run_command("e2fsck -fy " + n.disk_loop, &out);
+    // 0: clean, 1: errors fixed; 4 and above: left uncorrected or failed.
+    if (fsck < 0 || fsck >= 4) {
+      why = "e2fsck " + n.disk_loop + " exited " + std::to_string(fsck) + ": " + out;
+      continue;
+    }
+    if (run_command("mount -o errors=remount-ro " + n.disk_loop + " " + n.disk_mount, &out) != 0) {
+      why = "mount " + n.disk_mount + " after fsck: " + out;
+      continue;
+    }
+    std::string probe = n.disk_mount + "/.chaos-rw";
+    if (run_command("touch " + probe + " && rm " + probe, &out) == 0) return Status::ok();
+    why = n.disk_mount + " still read-only after fsck and mount: " + out;
+    run_command("umount " + n.disk_mount);
   }
-  if (run_command("mount -o errors=remount-ro " + n.disk_loop + " " + n.disk_mount, &out) != 0) {
-    return Status(Code::kIoError, "mount " + n.disk_mount + " after fsck: " + out);
-  }
-  return Status::ok();
+  return Status(Code::kIoError, why);
 }
 
 Status ChaosCluster::slow_links(const std::set<std::pair<size_t, size_t>>& pairs, Millis delay,
@@ -362,7 +384,7 @@ Status ChaosCluster::slow_links(const std::set<std::pair<size_t, size_t>>& pairs
     std::string path = cfg_.work_dir + "/nft-delay-" + nodes_[i].name;
     std::ofstream(path) << script;
     std::string out;
-    if (run_command("ip netns exec " + nodes_[i].netns + " nft -f " + path, &out) != 0) {
+    if (run_command(in_netns(nodes_[i].netns) + "nft -f " + path, &out) != 0) {
       return Status(Code::kIoError, "nft in " + nodes_[i].netns + ": " + out);
     }
   }
@@ -371,7 +393,7 @@ Status ChaosCluster::slow_links(const std::set<std::pair<size_t, size_t>>& pairs
     // both nodes drop the direct connection and the dialler redials, now
     // through the proxy.
     std::string out;
-    run_command("ip netns exec " + nodes_[from].netns + " ss -K -tn dst " + nodes_[to].ip +
+    run_command(in_netns(nodes_[from].netns) + "ss -K -tn dst " + nodes_[to].ip +
                     " dport = :" + std::to_string(nodes_[to].peer_port),
                 &out);
   }
@@ -667,7 +689,7 @@ Status ChaosCluster::install_rules(const std::map<size_t, std::string>& rules) {
     std::string path = cfg_.work_dir + "/nft-" + nodes_[i].name;
     std::ofstream(path) << script;
     std::string out;
-    if (run_command("ip netns exec " + nodes_[i].netns + " nft -f " + path, &out) != 0) {
+    if (run_command(in_netns(nodes_[i].netns) + "nft -f " + path, &out) != 0) {
       return Status(Code::kIoError, "nft in " + nodes_[i].netns + ": " + out);
     }
   }
@@ -678,9 +700,8 @@ Status ChaosCluster::heal_network() {
   if (!netns_) return Status::ok();
   for (const auto& n : nodes_) {
     // Absent table: nothing to heal, and nft says so; not an error.
-    run_command("ip netns exec " + n.netns + " nft delete table inet chaos");
-    if (!proxies_.empty())
-      run_command("ip netns exec " + n.netns + " nft delete table ip chaosdelay");
+    run_command(in_netns(n.netns) + "nft delete table inet chaos");
+    if (!proxies_.empty()) run_command(in_netns(n.netns) + "nft delete table ip chaosdelay");
   }
   stop_proxies();
   partitioned_ = false;
@@ -746,7 +767,7 @@ Status ChaosCluster::wait_converged(Millis timeout) {
 std::string ChaosCluster::sockets(size_t i) const {
   if (nodes_[i].netns.empty()) return "";
   std::string out;
-  run_command("ip netns exec " + nodes_[i].netns + " ss -tnoi", &out);
+  run_command(in_netns(nodes_[i].netns) + "ss -tnoi", &out);
   return out;
 }
 
