@@ -9,14 +9,16 @@ CMAKE_FLAGS ?=
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DCA_WERROR=ON
 endif
-# make test SANITIZE=1: the whole project built with ASan+UBSan (GCC) in
-# build-sanitize/, then the unit and simulator tests run there
-# (docs/SECURITY.md "Sanitizers"). More: cd build-sanitize && ctest -L integration
+# make test SANITIZE=1: the unit and simulator tests built with ASan+UBSan
+# (GCC) in build-sanitize/ (only their executables: the target
+# unit_sim_tests), then run there (docs/SECURITY.md "Sanitizers").
 TEST_LABELS ?=
+BUILD_TARGETS ?=
 ifeq ($(SANITIZE),1)
 BUILD_DIR := build-sanitize
 CMAKE_FLAGS += -DCA_SANITIZE=ON
 TEST_LABELS := -L 'unit|sim'
+BUILD_TARGETS := --target unit_sim_tests
 endif
 
 .PHONY: all deps configure build test test-unit test-sim sim run bench format clean
@@ -33,7 +35,7 @@ $(BUILD_DIR)/build.ninja:
 configure: $(BUILD_DIR)/build.ninja
 
 build: deps configure
-	cmake --build $(BUILD_DIR) -j $(JOBS)
+	cmake --build $(BUILD_DIR) -j $(JOBS) $(BUILD_TARGETS)
 
 # Every test: unit, sim, integration, chaos, bounded for CI, and (when
 # clang-14 is installed) fuzz_smoke: a few seconds per fuzz target
