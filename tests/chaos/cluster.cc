@@ -297,6 +297,21 @@ Status ChaosCluster::fail_disk_readonly(size_t i) {
   return Status::ok();
 }
 
+namespace {
+
+bool mounted(const std::string& dir) {
+  std::ifstream mounts("/proc/mounts");
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream f(line);
+    std::string dev, mount_point;
+    f >> dev >> mount_point;
+    if (mount_point == dir) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool ChaosCluster::disk_readonly(size_t i) const {
   std::ifstream mounts("/proc/mounts");
   for (std::string line; std::getline(mounts, line);) {
@@ -549,6 +564,13 @@ Status ChaosCluster::start(size_t i) {
   // restarted, not taken for running.
   if (n.pid > 0) (void)wait_exit(i, Millis(0));
   if (n.pid > 0) return Status::ok();
+  // Never on the bare mount point of a disk that a failed repair left
+  // unmounted: the node would start with an empty store under its old
+  // identity, a lost disk, which is not the fault being tested.
+  if (!n.disk_mount.empty() && !mounted(n.disk_mount)) {
+    return Status(Code::kFailedPrecondition,
+                  n.name + "'s disk " + n.disk_mount + " is not mounted");
+  }
   auto argv = node_argv(i);
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
