@@ -43,32 +43,43 @@ Result<uint64_t> bounded(std::string_view name, const json::value& v, uint64_t l
   return *n;
 }
 
-// http://host[:port][/path]; https is refused (not supported yet).
+// http(s)://host[:port][/path]; host may be an [IPv6] literal.
 Status parse_url(Webhook& w, const std::string& where) {
   std::string_view u = w.url;
   if (u.size() > kWebhookUrlBytesMax) {
     return invalid(where + ".url is over " + std::to_string(kWebhookUrlBytesMax) + " bytes");
   }
   if (u.starts_with("https://")) {
-    return invalid(where +
-                   ".url: https webhooks are not supported yet; use http:// (on a "
-                   "trusted network or loopback)");
+    w.tls = true;
+    u.remove_prefix(8);
+  } else if (u.starts_with("http://")) {
+    w.tls = false;
+    u.remove_prefix(7);
+  } else {
+    return invalid(where + ".url must start with http:// or https://");
   }
-  if (!u.starts_with("http://")) return invalid(where + ".url must start with http://");
-  u.remove_prefix(7);
   size_t slash = u.find('/');
   std::string_view authority = u.substr(0, slash);
   w.target = slash == std::string_view::npos ? "/" : std::string(u.substr(slash));
   if (authority.find('@') != std::string_view::npos) {
     return invalid(where + ".url must not carry credentials");
   }
-  size_t colon = authority.rfind(':');
-  if (colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
+  std::string default_port = w.tls ? "443" : "80";
+  if (authority.starts_with('[')) {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return invalid(where + ".url has an unclosed '['");
+    w.host = std::string(authority.substr(1, close - 1));
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) {
+      return invalid(where + ".url has junk after ']'");
+    }
+    w.port = rest.empty() ? default_port : std::string(rest.substr(1));
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
     w.host = std::string(authority.substr(0, colon));
     w.port = std::string(authority.substr(colon + 1));
   } else {
     w.host = std::string(authority);
-    w.port = "80";
+    w.port = default_port;
   }
   if (w.host.empty()) return invalid(where + ".url has no host");
   if (w.port.empty() || w.port.size() > 5 ||

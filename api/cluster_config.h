@@ -29,7 +29,7 @@ namespace api {
 // A validator webhook: the leader POSTs every matching change to `url`
 // before proposing it (api/webhook_client.h).
 struct Webhook {
-  std::string url;  // http://host[:port][/path]
+  std::string url;  // http(s)://host[:port][/path]
   // Filters: a change matches when it carries one of `tags` or writes a key
   // under one of `key_prefixes`. Both empty: every change matches.
   std::vector<std::string> tags;
@@ -39,7 +39,9 @@ struct Webhook {
   // "fail-closed") refuses the change with 503, true ("fail-open") lets it
   // through. Either way the event is logged (rate-limited).
   bool fail_open = false;
-  // Parsed from url.
+  // Parsed from url. tls: https (verified against --webhook-ca or the
+  // system's CAs, host name checked; --webhook-cert presented if given).
+  bool tls = false;
   std::string host;
   std::string port;
   std::string target;

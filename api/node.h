@@ -23,6 +23,7 @@
 
 #include "api/metrics.h"
 #include "api/service.h"
+#include "api/tls.h"
 #include "api/transport.h"
 #include "raftlog/raft.h"
 #include "storage/compact.h"
@@ -64,6 +65,9 @@ struct NodeOptions {
   std::function<void(const Status&)> on_storage_failure;
   // Mutual TLS between peers (--peer-cert/--peer-key/--peer-ca); null = TCP.
   std::shared_ptr<TlsContext> peer_tls{};
+  // The client context for https validator webhooks (--webhook-ca,
+  // --webhook-cert/--webhook-key); null = the system's CAs, no certificate.
+  std::shared_ptr<boost::asio::ssl::context> webhook_tls{};
   // A follower this many entries behind (or empty) catches up by a chunked
   // snapshot stream instead of appends (raftlog Config snapshot_lag_entries).
   uint64_t snapshot_lag_entries = 10000;

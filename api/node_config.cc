@@ -253,11 +253,13 @@ bool Node::Impl::start_webhooks(const std::vector<std::string>& payloads,
   if (ordered.empty()) return false;
   if (!webhook_log) webhook_log = std::make_shared<WebhookFailureLog>(log);
   std::weak_ptr<bool> token = alive;
-  run_webhooks(io, std::move(ordered), std::move(body), webhook_log,
-               [token, then = std::move(then)](Status s) {
-                 if (token.expired()) return;  // the node is gone
-                 then(std::move(s));
-               });
+  run_webhooks(
+      io, std::move(ordered), std::move(body), webhook_log,
+      [token, then = std::move(then)](Status s) {
+        if (token.expired()) return;  // the node is gone
+        then(std::move(s));
+      },
+      opts.webhook_tls);
   return true;
 }
 

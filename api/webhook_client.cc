@@ -1,14 +1,24 @@
 // The webhook HTTP client: completion handlers (no coroutines), one
 // watchdog timer per call that closes everything at the webhook's timeout.
+// https: the same steps with a TLS handshake after connect, on a Beast
+// ssl_stream over the same tcp_stream.
 #include "api/webhook_client.h"
 
 #include <spdlog/spdlog.h>
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
+#include <optional>
+
+#include "api/tls.h"
 
 namespace api {
 
@@ -48,8 +58,14 @@ std::string refusal_message(int status, const std::string& body) {
 class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
  public:
   WebhookCall(asio::io_context& io, const Webhook& w, std::string body,
-              std::function<void(WebhookOutcome)> done)
-      : io_(io), hook_(w), resolver_(io), stream_(io), watchdog_(io), done_(std::move(done)) {
+              std::function<void(WebhookOutcome)> done, WebhookTls tls)
+      : io_(io),
+        hook_(w),
+        resolver_(io),
+        stream_(io),
+        watchdog_(io),
+        done_(std::move(done)),
+        tls_ctx_(std::move(tls)) {
     req_.method(http::verb::post);
     req_.target(w.target);
     req_.version(11);
@@ -63,6 +79,14 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
   }
 
   void start() {
+    if (hook_.tls) {
+      if (!tls_ctx_) {
+        auto ctx = make_client_tls_context(TlsFiles{});
+        if (!ctx.is_ok()) return fail("no TLS context: " + ctx.status().message());
+        tls_ctx_ = std::move(*ctx);
+      }
+      tls_stream_.emplace(std::move(stream_), *tls_ctx_);
+    }
     auto self = shared_from_this();
     watchdog_.expires_after(std::chrono::milliseconds(hook_.timeout_ms));
     watchdog_.async_wait([self](beast::error_code ec) {
@@ -80,7 +104,7 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
     if (finished_) return;
     if (ec) return fail("cannot resolve " + hook_.host + ": " + ec.message());
     auto self = shared_from_this();
-    stream_.async_connect(
+    tcp_layer().async_connect(
         results, [self](beast::error_code ec2, const tcp::endpoint&) { self->on_connect(ec2); });
   }
 
@@ -88,7 +112,23 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
     if (finished_) return;
     if (ec) return fail("cannot connect: " + ec.message());
     auto self = shared_from_this();
-    http::async_write(stream_, req_,
+    if (!tls_stream_) {
+      http::async_write(stream_, req_,
+                        [self](beast::error_code ec2, size_t) { self->on_write(ec2); });
+      return;
+    }
+    // Verify the certificate names the host we dialled, and send SNI.
+    tls_stream_->set_verify_callback(asio::ssl::host_name_verification(hook_.host));
+    SSL_set_tlsext_host_name(tls_stream_->native_handle(), hook_.host.c_str());
+    tls_stream_->async_handshake(asio::ssl::stream_base::client,
+                                 [self](beast::error_code ec2) { self->on_handshake(ec2); });
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (finished_) return;
+    if (ec) return fail("TLS handshake failed: " + tls_failure(tls_stream_->native_handle(), ec));
+    auto self = shared_from_this();
+    http::async_write(*tls_stream_, req_,
                       [self](beast::error_code ec2, size_t) { self->on_write(ec2); });
   }
 
@@ -96,8 +136,12 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
     if (finished_) return;
     if (ec) return fail("cannot send the request: " + ec.message());
     auto self = shared_from_this();
-    http::async_read(stream_, buf_, parser_,
-                     [self](beast::error_code ec2, size_t) { self->on_read(ec2); });
+    auto on_read = [self](beast::error_code ec2, size_t) { self->on_read(ec2); };
+    if (tls_stream_) {
+      http::async_read(*tls_stream_, buf_, parser_, std::move(on_read));
+    } else {
+      http::async_read(stream_, buf_, parser_, std::move(on_read));
+    }
   }
 
   void on_read(beast::error_code ec) {
@@ -129,20 +173,28 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
     watchdog_.cancel();
     resolver_.cancel();
     beast::error_code ignored;
-    stream_.socket().close(ignored);
+    // No TLS close_notify: the call is over either way, and a webhook that
+    // hangs must not hold us past its timeout.
+    tcp_layer().socket().close(ignored);
     // Posted: the caller's continuation never runs inside a handler of ours.
     asio::post(io_, [done = std::move(done_), out = std::move(out)]() mutable { done(out); });
+  }
+
+  beast::tcp_stream& tcp_layer() {
+    return tls_stream_ ? beast::get_lowest_layer(*tls_stream_) : stream_;
   }
 
   asio::io_context& io_;
   Webhook hook_;
   tcp::resolver resolver_;
-  beast::tcp_stream stream_;
+  beast::tcp_stream stream_;  // moved into tls_stream_ for https
   asio::steady_timer watchdog_;
   http::request<http::string_body> req_;
   beast::flat_buffer buf_;
   http::response_parser<http::string_body> parser_;
   std::function<void(WebhookOutcome)> done_;
+  WebhookTls tls_ctx_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream_;
   bool finished_ = false;
 };
 
@@ -152,11 +204,17 @@ struct WebhookRun : std::enable_shared_from_this<WebhookRun> {
   std::string body;
   std::shared_ptr<WebhookFailureLog> log;
   std::function<void(Status)> done;
+  WebhookTls tls;
   size_t next = 0;
 
   WebhookRun(asio::io_context& io_, std::vector<Webhook> h, std::string b,
-             std::shared_ptr<WebhookFailureLog> l, std::function<void(Status)> d)
-      : io(io_), hooks(std::move(h)), body(std::move(b)), log(std::move(l)), done(std::move(d)) {}
+             std::shared_ptr<WebhookFailureLog> l, std::function<void(Status)> d, WebhookTls t)
+      : io(io_),
+        hooks(std::move(h)),
+        body(std::move(b)),
+        log(std::move(l)),
+        done(std::move(d)),
+        tls(std::move(t)) {}
 
   void step() {
     if (next == hooks.size()) {
@@ -164,7 +222,8 @@ struct WebhookRun : std::enable_shared_from_this<WebhookRun> {
       return;
     }
     auto self = shared_from_this();
-    call_webhook(io, hooks[next], body, [self](WebhookOutcome out) { self->on_outcome(out); });
+    call_webhook(
+        io, hooks[next], body, [self](WebhookOutcome out) { self->on_outcome(out); }, tls);
   }
 
   void on_outcome(const WebhookOutcome& out) {
@@ -195,8 +254,8 @@ struct WebhookRun : std::enable_shared_from_this<WebhookRun> {
 }  // namespace
 
 void call_webhook(asio::io_context& io, const Webhook& w, std::string body,
-                  std::function<void(WebhookOutcome)> done) {
-  std::make_shared<WebhookCall>(io, w, std::move(body), std::move(done))->start();
+                  std::function<void(WebhookOutcome)> done, WebhookTls tls) {
+  std::make_shared<WebhookCall>(io, w, std::move(body), std::move(done), std::move(tls))->start();
 }
 
 void WebhookFailureLog::failed(const Webhook& w, const std::string& why) {
@@ -211,9 +270,10 @@ void WebhookFailureLog::failed(const Webhook& w, const std::string& why) {
 }
 
 void run_webhooks(asio::io_context& io, std::vector<Webhook> hooks, std::string body,
-                  std::shared_ptr<WebhookFailureLog> log, std::function<void(Status)> done) {
+                  std::shared_ptr<WebhookFailureLog> log, std::function<void(Status)> done,
+                  WebhookTls tls) {
   std::make_shared<WebhookRun>(io, std::move(hooks), std::move(body), std::move(log),
-                               std::move(done))
+                               std::move(done), std::move(tls))
       ->step();
 }
 

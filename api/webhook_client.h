@@ -24,6 +24,9 @@
 namespace spdlog {
 class logger;
 }
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace api {
 
@@ -40,9 +43,15 @@ struct WebhookOutcome {
   std::string message;  // kRefused: the webhook's message; kFailed: what went wrong
 };
 
-// One POST of `body` (JSON) to `w`; `done` runs once, on `io`.
+// The TLS client context https webhooks are called with. Null: one
+// verifying against the system's CAs is made on first use.
+using WebhookTls = std::shared_ptr<boost::asio::ssl::context>;
+
+// One POST of `body` (JSON) to `w`; `done` runs once, on `io`. An https
+// webhook's certificate must chain to `tls`'s CAs and name w.host (SNI is
+// sent); a failed handshake is a failed call (the failure policy applies).
 void call_webhook(boost::asio::io_context& io, const Webhook& w, std::string body,
-                  std::function<void(WebhookOutcome)> done);
+                  std::function<void(WebhookOutcome)> done, WebhookTls tls = nullptr);
 
 // Logs failed calls, rate-limited per webhook URL. io thread only.
 class WebhookFailureLog {
@@ -59,6 +68,7 @@ class WebhookFailureLog {
 // open), kInvalidArgument with the refusing webhook's message, or
 // kUnavailable when one failed closed. `log` must outlive the calls.
 void run_webhooks(boost::asio::io_context& io, std::vector<Webhook> hooks, std::string body,
-                  std::shared_ptr<WebhookFailureLog> log, std::function<void(common::Status)> done);
+                  std::shared_ptr<WebhookFailureLog> log, std::function<void(common::Status)> done,
+                  WebhookTls tls = nullptr);
 
 }  // namespace api

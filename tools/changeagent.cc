@@ -250,6 +250,7 @@ int main(int argc, char** argv) {
     if (!tls_r.is_ok()) return fail(tls_r.status().message());
     tls = std::move(*tls_r);
     nopts.peer_tls = tls.peer;
+    nopts.webhook_tls = tls.webhook;
     // Peers speak TLS: SRV discovery also asks for _changeagent-ssl._tcp.
     dflags.tls = tls.peer != nullptr;
     nopts.client_url = vm.count("advertise-client")

@@ -23,7 +23,12 @@ void add_tls_options(po::options_description& desc) {
       "peer-cert", po::value<std::string>(),
       "PEM certificate this node presents to peers (mutual TLS)")(
       "peer-key", po::value<std::string>(), "PEM private key of --peer-cert")(
-      "peer-ca", po::value<std::string>(), "PEM CA that peers' certificates must chain to");
+      "peer-ca", po::value<std::string>(), "PEM CA that peers' certificates must chain to")(
+      "webhook-ca", po::value<std::string>(),
+      "PEM CA(s) that https validator webhooks' certificates must chain to (default: the "
+      "system's CAs)")("webhook-cert", po::value<std::string>(),
+                       "PEM certificate this node presents to https webhooks (optional)")(
+      "webhook-key", po::value<std::string>(), "PEM private key of --webhook-cert");
 }
 
 namespace {
@@ -72,6 +77,11 @@ common::Result<TlsSetup> tls_from_flags(const po::variables_map& vm) {
     if (!ctx.is_ok()) return ctx.status();
     out.peer = std::move(*ctx);
   }
+  api::TlsFiles webhook{flag(vm, "webhook-cert"), flag(vm, "webhook-key"), flag(vm, "webhook-ca"),
+                        "--webhook-cert",         "--webhook-key",         "--webhook-ca"};
+  auto hook_ctx = api::make_client_tls_context(webhook);
+  if (!hook_ctx.is_ok()) return hook_ctx.status();
+  out.webhook = std::move(*hook_ctx);
   return out;
 }
 

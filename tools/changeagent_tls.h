@@ -1,7 +1,9 @@
 // changeagent's TLS flags (docs/SECURITY.md "TLS"): the client side
 // (--cert, --key, --ca, --client-cert-auth, --listen-client-https) and the
 // peer side (--peer-cert, --peer-key, --peer-ca), turned into reloadable
-// contexts, and SIGHUP reloading them.
+// contexts, and SIGHUP reloading them; and the client context for https
+// validator webhooks (--webhook-ca, --webhook-cert, --webhook-key), read at
+// start only.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -21,6 +23,9 @@ struct TlsSetup {
   // alongside --listen-client-https.
   std::string https_listen;
   bool plain_http = true;
+  // https validator webhooks: verified against --webhook-ca or the
+  // system's CAs; --webhook-cert presented when given. Never null.
+  std::shared_ptr<boost::asio::ssl::context> webhook;
   // For --join: the client files the joining node presents to the cluster.
   std::string client_ca, client_cert, client_key;
 };

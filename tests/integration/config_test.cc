@@ -6,10 +6,13 @@
 // and fail-closed. The webhook is a small real HTTP server in this process.
 // The same config goes in and out as YAML.
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -23,10 +26,10 @@ namespace json = boost::json;
 
 // A one-thread HTTP/1.1 server on 127.0.0.1: answers every request with the
 // current reply (or, when `hang`, never answers until the client gives up)
-// and records each request body.
+// and records each request body. With a TLS context it serves HTTPS.
 class WebhookServer {
  public:
-  WebhookServer() {
+  explicit WebhookServer(SSL_CTX* tls = nullptr) : tls_(tls) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -49,7 +52,12 @@ class WebhookServer {
     ::close(fd_);
   }
   std::string url(const std::string& path = "/validate") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // TLS handshakes the client gave up (e.g. it did not trust our certificate).
+  int failed_handshakes() {
+    std::lock_guard<std::mutex> g(mu_);
+    return failed_handshakes_;
   }
   void reply(int status, std::string body) {
     std::lock_guard<std::mutex> g(mu_);
@@ -73,9 +81,48 @@ class WebhookServer {
       if (::poll(&p, 1, 50) <= 0) continue;
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) continue;
-      serve(c);
+      ssl_ = nullptr;
+      if (tls_ != nullptr) {
+        // Blocking reads that give up after 50 ms, so that the loops below
+        // keep checking their deadline and stop_.
+        timeval tv{0, 50000};
+        ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ssl_ = SSL_new(tls_);
+        SSL_set_fd(ssl_, c);
+        if (!handshake()) {
+          std::lock_guard<std::mutex> g(mu_);
+          failed_handshakes_++;
+        } else {
+          serve(c);
+          SSL_shutdown(ssl_);
+        }
+        SSL_free(ssl_);
+      } else {
+        serve(c);
+      }
       ::close(c);
     }
+  }
+  bool handshake() {
+    auto deadline = Clock::now() + Millis(3000);
+    while (Clock::now() < deadline && !stop_) {
+      int r = SSL_accept(ssl_);
+      if (r == 1) return true;
+      if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) return false;
+    }
+    return false;
+  }
+  // > 0 bytes read, 0 closed or failed, -1 nothing yet (try again).
+  int read_some(int c, char* buf, int size) {
+    if (ssl_ != nullptr) {
+      int n = SSL_read(ssl_, buf, size);
+      if (n > 0) return n;
+      return SSL_get_error(ssl_, n) == SSL_ERROR_WANT_READ ? -1 : 0;
+    }
+    pollfd p{c, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) return -1;
+    ssize_t n = ::read(c, buf, static_cast<size_t>(size));
+    return n > 0 ? static_cast<int>(n) : 0;
   }
   // One request per connection (the node sends Connection: close).
   void serve(int c) {
@@ -84,11 +131,10 @@ class WebhookServer {
     size_t body_at = std::string::npos;
     size_t length = 0;
     while (Clock::now() < deadline && !stop_) {
-      pollfd p{c, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
       char buf[4096];
-      ssize_t n = ::read(c, buf, sizeof buf);
-      if (n <= 0) return;
+      int n = read_some(c, buf, sizeof buf);
+      if (n < 0) continue;
+      if (n == 0) return;
       in.append(buf, static_cast<size_t>(n));
       if (body_at == std::string::npos) {
         size_t end = in.find("\r\n\r\n");
@@ -116,11 +162,8 @@ class WebhookServer {
       // Hold the connection without answering until the node gives up.
       auto until = Clock::now() + Millis(3000);
       while (Clock::now() < until && !stop_) {
-        pollfd p{c, POLLIN, 0};
-        if (::poll(&p, 1, 50) > 0) {
-          char b[256];
-          if (::read(c, b, sizeof b) <= 0) return;  // closed by the node
-        }
+        char b[256];
+        if (read_some(c, b, sizeof b) == 0) return;  // closed by the node
       }
       return;
     }
@@ -128,9 +171,16 @@ class WebhookServer {
         "HTTP/1.1 " + std::to_string(status) +
         " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
         "\r\nConnection: close\r\n\r\n" + body;
-    (void)!::write(c, out.data(), out.size());
+    if (ssl_ != nullptr) {
+      SSL_write(ssl_, out.data(), static_cast<int>(out.size()));
+    } else {
+      (void)!::write(c, out.data(), out.size());
+    }
   }
 
+  SSL_CTX* tls_ = nullptr;
+  SSL* ssl_ = nullptr;  // the connection being served (server thread only)
+  int failed_handshakes_ = 0;
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -284,7 +334,8 @@ TEST_F(ConfigTest, InvalidConfigIsRefusedWithItsReasonAndChangesNothing) {
       {R"({"heartbeatIntervalMs": 50})", "set together"},
       {R"({"bodyBytesMax": 5})", "bodyBytesMax must be an integer from 16384"},
       {R"({"retentionMinRecords": "many"})", "retentionMinRecords must be an integer"},
-      {R"({"webhooks": [{"url": "ftp://x"}]})", "webhooks[0].url must start with http://"},
+      {R"({"webhooks": [{"url": "ftp://x"}]})",
+       "webhooks[0].url must start with http:// or https://"},
       {R"({"electionTimeout": 300})", "unknown setting"},
       {"{", "not JSON"},
   };
@@ -520,6 +571,81 @@ TEST_F(ConfigTest, ChangectlSetsConfigFromAYamlFile) {
   EXPECT_NE(bad_out.find("duplicate key 'retentionMinRecords'"), std::string::npos) << bad_out;
   EXPECT_EQ(leader_last_index(), last);
   EXPECT_EQ(get_config(leader_).at("config").at("retentionMinRecords"), 9000);
+}
+
+// Test certificates (tools/gen-test-certs), made once for the binary.
+const std::string& certs() {
+  struct Dir {
+    Dir() {
+      std::string tmpl =
+          (std::filesystem::temp_directory_path() / "config-test-certs-XXXXXX").string();
+      if (!mkdtemp(tmpl.data())) return;
+      made = tmpl;
+      std::string cmd = std::string(GEN_TEST_CERTS) + " " + tmpl + " >/dev/null";
+      if (std::system(cmd.c_str()) == 0) path = tmpl;
+    }
+    ~Dir() {
+      std::error_code ec;
+      if (!made.empty()) std::filesystem::remove_all(made, ec);
+    }
+    std::string made;
+    std::string path;
+  };
+  static const Dir dir;
+  return dir.path;
+}
+
+struct SslCtx {
+  SslCtx(const std::string& cert, const std::string& key) : ctx(SSL_CTX_new(TLS_server_method())) {
+    ok = ctx != nullptr && SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) == 1 &&
+         SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) == 1;
+  }
+  ~SslCtx() { SSL_CTX_free(ctx); }
+  SSL_CTX* ctx;
+  bool ok = false;
+};
+
+// https webhooks: the leader verifies the webhook's certificate against
+// --webhook-ca (and its host name); one signed by another CA is a failed
+// call, so fail-closed refuses the change with the TLS reason.
+TEST_F(ConfigTest, HttpsWebhookIsVerifiedAgainstTheWebhookCa) {
+  ASSERT_FALSE(certs().empty()) << "tools/gen-test-certs failed";
+  ClusterOptions o;
+  o.extra_args.push_back("--webhook-ca=" + certs() + "/ca.crt");
+  ASSERT_NO_FATAL_FAILURE(start(o));
+  size_t follower = cluster_->followers(leader_).front();
+  auto client = cluster_->client(follower);
+  SslCtx trusted(certs() + "/server.crt", certs() + "/server.key");
+  SslCtx untrusted(certs() + "/wrong-peer.crt", certs() + "/wrong-peer.key");
+  ASSERT_TRUE(trusted.ok && untrusted.ok);
+  WebhookServer hook(trusted.ctx);
+  WebhookServer impostor(untrusted.ctx);
+
+  auto r = put_config(follower, R"({"webhooks": [{"url": ")" + hook.url() + R"("}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto p = client->request("POST", "/changes", R"({"data": {"amount": 5}})");
+  ASSERT_TRUE(ok(p));
+  EXPECT_EQ(p->status, 201) << p->body;
+  ASSERT_EQ(hook.bodies().size(), 1u);
+  EXPECT_NE(hook.bodies()[0].find("\"amount\":5"), std::string::npos) << hook.bodies()[0];
+  hook.reply(403, R"({"error": "amount over the limit"})");
+  p = client->request("POST", "/changes", R"({"data": {"amount": 6}})");
+  ASSERT_TRUE(ok(p));
+  EXPECT_EQ(p->status, 400) << p->body;
+  EXPECT_NE(p->body.find("amount over the limit"), std::string::npos) << p->body;
+
+  r = put_config(follower, R"({"webhooks": [{"url": ")" + impostor.url() +
+                               R"(", "timeoutMs": 2000, "failurePolicy": "fail-closed"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  uint64_t last = leader_last_index();
+  p = client->request("POST", "/changes", R"({"data": {"amount": 7}})");
+  ASSERT_TRUE(ok(p));
+  EXPECT_EQ(p->status, 503) << p->body;
+  EXPECT_NE(p->body.find("TLS handshake failed"), std::string::npos) << p->body;
+  EXPECT_NE(p->body.find("certificate verify failed"), std::string::npos) << p->body;
+  EXPECT_TRUE(impostor.bodies().empty());  // nothing was sent to it
+  EXPECT_GE(impostor.failed_handshakes(), 1);
+  EXPECT_EQ(leader_last_index(), last);
 }
 
 }  // namespace

@@ -38,8 +38,9 @@ TEST(ClusterConfigPatch, RefusesEachBadFieldWithItsReason) {
       {"{\"webhooks\": {}}", "webhooks must be an array"},
       {"{\"webhooks\": [1]}", "webhooks[0] must be an object"},
       {"{\"webhooks\": [{}]}", "webhooks[0].url must be a string"},
-      {"{\"webhooks\": [{\"url\": \"ftp://x\"}]}", "must start with http://"},
-      {"{\"webhooks\": [{\"url\": \"https://x/\"}]}", "https webhooks are not supported"},
+      {"{\"webhooks\": [{\"url\": \"ftp://x\"}]}", "must start with http:// or https://"},
+      {"{\"webhooks\": [{\"url\": \"https://[::1/\"}]}", "unclosed '['"},
+      {"{\"webhooks\": [{\"url\": \"https://[::1]x/\"}]}", "junk after ']'"},
       {"{\"webhooks\": [{\"url\": \"http://:80/\"}]}", "has no host"},
       {"{\"webhooks\": [{\"url\": \"http://h:99999/\"}]}", "bad port '99999'"},
       {"{\"webhooks\": [{\"url\": \"http://h:0/\"}]}", "bad port '0'"},
@@ -117,6 +118,28 @@ TEST(ClusterConfigPatch, UrlDefaultsPortAndPath) {
   EXPECT_EQ((*c.webhooks)[0].target, "/");
   EXPECT_EQ((*c.webhooks)[0].timeout_ms, 2000u);
   EXPECT_FALSE((*c.webhooks)[0].fail_open);  // fail-closed unless asked
+  EXPECT_FALSE((*c.webhooks)[0].tls);
+}
+
+TEST(ClusterConfigPatch, HttpsUrlsAndIpv6Literals) {
+  auto p = parse_config_patch(
+      R"({"webhooks": [{"url": "https://validator.local/v"}, {"url": "https://[::1]:8443/x"},
+                       {"url": "http://[fe80::1]"}]})");
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  auto c = config_from_keys({{"_config/webhooks", *p->values.at("webhooks")}});
+  ASSERT_TRUE(c.webhooks);
+  ASSERT_EQ(c.webhooks->size(), 3u);
+  const auto& w = *c.webhooks;
+  EXPECT_TRUE(w[0].tls);
+  EXPECT_EQ(w[0].host, "validator.local");
+  EXPECT_EQ(w[0].port, "443");
+  EXPECT_EQ(w[0].target, "/v");
+  EXPECT_TRUE(w[1].tls);
+  EXPECT_EQ(w[1].host, "::1");
+  EXPECT_EQ(w[1].port, "8443");
+  EXPECT_FALSE(w[2].tls);
+  EXPECT_EQ(w[2].host, "fe80::1");
+  EXPECT_EQ(w[2].port, "80");
 }
 
 TEST(ClusterConfigValidate, TimeoutsGoTogetherAndKeepTheRatio) {
