@@ -106,6 +106,16 @@ std::string sender_of(const std::string& line) {
   return line.substr(at, end - at);
 }
 
+// The highest term the bootstrap members (0..2) report.
+uint64_t voters_term(Cluster& c) {
+  uint64_t term = 0;
+  for (size_t i = 0; i < 3; i++) {
+    auto d = c.client(i, Millis(2000))->diagnostics();
+    if (d.is_ok()) term = std::max(term, d->term);
+  }
+  return term;
+}
+
 class CatchupTest : public ClusterTest {};
 
 TEST_F(CatchupTest, BigJoinerStreamsResumesAfterKillAndServesTheSameFeed) {
@@ -160,14 +170,30 @@ TEST_F(CatchupTest, BigJoinerStreamsResumesAfterKillAndServesTheSameFeed) {
   }
   ASSERT_TRUE(resumed) << "the transfer never resumed (leadership moved at every kill)";
 
-  // Writes continue while it catches up.
+  // Writes continue while it catches up: every one is acknowledged, unless
+  // an election came in between (a loaded machine), when a write in flight
+  // may end 503 (no leader) or 504 (outcome unknown), as the API says; never
+  // anything else.
+  const uint64_t term_before = voters_term(*cluster_);
   Writer writer({cluster_->node(leader_).client_address()}, "during", Millis(5000));
   writer.start();
   ASSERT_TRUE(wait_applied(*cluster_, joiner, *last, Millis(90000)))
       << "the joiner did not catch up";
   writer.stop();
   EXPECT_GT(writer.acked_count(), 0u);
-  EXPECT_EQ(writer.failures(), 0u);
+  const uint64_t term_after = voters_term(*cluster_);
+  if (term_after == term_before) {
+    EXPECT_EQ(writer.failures(), 0u);
+  } else {
+    std::cout << "term " << term_before << " -> " << term_after << " while the joiner caught up; "
+              << writer.failures() << " writes failed\n";
+    for (const auto& f : writer.failure_log()) {
+      auto code = f.status.code();
+      EXPECT_TRUE(code == common::Code::kUnavailable || code == common::Code::kNotLeader ||
+                  code == common::Code::kTimeout)
+          << f.status.to_string();
+    }
+  }
   ASSERT_TRUE(ok(cluster_->wait_converged(Millis(30000))));
 
   std::string jlog = cluster_->read_log(joiner);
