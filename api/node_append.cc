@@ -185,7 +185,12 @@ Result<PendingAppend> Node::Impl::propose_here(std::vector<std::string>& payload
   proposals_total.inc(payloads.size());
   p.first = *r - (payloads.size() - 1);
   p.term = core->term();
-  for (size_t i = 0; i < changes.size(); i++) record_spec(changes[i], p.first + i);
+  for (size_t i = 0; i < changes.size(); i++) {
+    record_spec(changes[i], p.first + i);
+    for (const auto& op : changes[i].txn().ops()) {
+      if (op.key().starts_with("_config/")) config_fence = std::max(config_fence, p.first + i);
+    }
+  }
   if (!changes.front().request_id().empty()) record_request_spec(changes.front(), p.first, p.term);
   schedule_ready();
   return p;

@@ -263,7 +263,35 @@ bool Node::Impl::start_webhooks(const std::vector<std::string>& payloads,
   return true;
 }
 
+bool Node::Impl::wait_for_config_fence(Clock::time_point deadline, std::function<void()> then) {
+  if (applied >= config_fence) return false;
+  // waiters wake when applied > key; the deadline sweep wakes it too.
+  waiters.emplace(config_fence - 1, Waiter{deadline, std::move(then)});
+  return true;
+}
+
 bool Node::Impl::validate_first(QueuedAppend& q) {
+  if (!q.fenced) {
+    auto parked = std::make_shared<QueuedAppend>(std::move(q));
+    bool waiting = wait_for_config_fence(parked->deadline, [this, parked] {
+      QueuedAppend next = std::move(*parked);
+      next.fenced = true;
+      if (stopping || failed) {
+        next.done(Status(Code::kUnavailable, "node is shutting down"));
+        return;
+      }
+      if (Clock::now() >= next.deadline) {
+        next.done(Status(Code::kUnavailable,
+                         "the leader had not applied the latest config before the request "
+                         "timeout; not appended"));
+        return;
+      }
+      dispatch(std::move(next));
+    });
+    if (waiting) return true;  // parked now owns the append
+    q = std::move(*parked);
+    q.fenced = true;
+  }
   auto held = std::make_shared<QueuedAppend>(std::move(q));
   bool started = start_webhooks(held->payloads, [this, held](Status s) {
     QueuedAppend next = std::move(*held);
@@ -288,9 +316,21 @@ bool Node::Impl::validate_first(QueuedAppend& q) {
   return started;
 }
 
-bool Node::Impl::validate_forward_first(NodeId from, const changeagent::peer::ForwardRequest& req) {
-  std::vector<std::string> payloads(req.payloads().begin(), req.payloads().end());
+bool Node::Impl::validate_forward_first(NodeId from, const changeagent::peer::ForwardRequest& req,
+                                        bool fenced) {
   auto copy = std::make_shared<changeagent::peer::ForwardRequest>(req);
+  if (!fenced) {
+    // The forwarding follower bounds the request by its own deadline; this
+    // wait is bounded by the request timeout here.
+    bool waiting = wait_for_config_fence(Clock::now() + opts.request_timeout, [this, from, copy] {
+      if (core->role() != raftlog::Role::kLeader || failed || stopping ||
+          !validate_forward_first(from, *copy, true)) {
+        on_forward_request(from, *copy, true);
+      }
+    });
+    if (waiting) return true;
+  }
+  std::vector<std::string> payloads(req.payloads().begin(), req.payloads().end());
   return start_webhooks(payloads, [this, from, copy](Status s) {
     if (s.is_ok()) {
       on_forward_request(from, *copy, true);

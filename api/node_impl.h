@@ -71,6 +71,7 @@ struct QueuedAppend {
   Clock::time_point leader_wait;  // no leader until then: 503
   NodeId forwarded_to;            // the leader it was sent to (forwarded only)
   bool validated = false;         // the leader's webhooks accepted it (node_config.cc)
+  bool fenced = false;            // waited for config_fence once (node_config.cc)
 };
 
 struct Waiter {
@@ -282,6 +283,13 @@ struct Node::Impl {
   storage::RetentionPolicy retention_flags;  // what the flags gave; replicated values override
   uint64_t heartbeat_ms_in_force = 0, election_ms_in_force = 0;
   bool config_touched = false;  // an entry applied in this batch wrote a `_config/` key
+  // The newest index that may change the config and that this leader may
+  // not have applied yet: its own proposals writing `_config/` keys, and on
+  // election its whole log (a previous leader's entries). The webhooks are
+  // chosen from the applied config, so a write waits until applied reaches
+  // the fence: a config write acknowledged (by a follower that applied it)
+  // before another write began is then always in force for it.
+  Index config_fence;
   std::shared_ptr<WebhookFailureLog> webhook_log;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);  // webhook calls check it
   void refresh_config(bool at_start);
@@ -295,7 +303,11 @@ struct Node::Impl {
   // node is gone.
   bool start_webhooks(const std::vector<std::string>& payloads, std::function<void(Status)> then);
   bool validate_first(QueuedAppend& q);
-  bool validate_forward_first(NodeId from, const changeagent::peer::ForwardRequest& req);
+  bool validate_forward_first(NodeId from, const changeagent::peer::ForwardRequest& req,
+                              bool fenced = false);
+  // Whether `then` was parked until applied reaches config_fence (it then
+  // runs once, on the io thread, also at the deadline or shutdown).
+  bool wait_for_config_fence(Clock::time_point deadline, std::function<void()> then);
 
   // node_read.cc
   void wake_waiters();

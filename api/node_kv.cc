@@ -116,6 +116,9 @@ void Node::Impl::record_spec(const PbChange& c, Index at) {
 }
 
 void Node::Impl::on_became_leader() {
+  // A previous leader's entries we have not applied may change the config
+  // (node_impl.h, config_fence); cheaper than decoding them to find out.
+  config_fence = std::max(config_fence, core->last_index());
   // Rebuild the pre-check overlay from our log past what we applied: those
   // entries (ours or a previous leader's) will apply before anything new.
   spec.clear();
