@@ -235,6 +235,8 @@ class Schedule {
       std::this_thread::sleep_for(Millis(20));
     }
     bool logged = cluster_.log_tail(v, 200).find("storage write failed") != std::string::npos;
+    std::string evidence;
+    if (s.is_ok() && said_ms < 0 && code < 0) evidence = save_silent_node_evidence(v, l);
     cluster_.kill9(v);
     common::Status repaired = s.is_ok() ? cluster_.repair_disk(v) : common::Status::ok();
     std::string d = name(v) + " disk read-only " + std::to_string(hold) + " ms" + failed(s);
@@ -249,7 +251,7 @@ class Schedule {
         problem_ = "exited with status " + std::to_string(code) + ", not 75";
       } else if (said_ms < 0 && code != 75) {
         problem_ = "kept running on a read-only disk for " + std::to_string(hold) +
-                   " ms without reporting it";
+                   " ms without reporting it (evidence: " + evidence + ")";
       } else if (!logged) {
         problem_ = "no \"storage write failed\" line in its log";
       }
@@ -279,6 +281,27 @@ class Schedule {
     }
     return "; " + std::to_string(ms.size()) + " writes acknowledged while slowed, min " +
            std::to_string(ms.front()) + " ms, median " + std::to_string(ms[ms.size() / 2]) + " ms";
+  }
+
+  // A node that neither failed nor said so on a read-only disk
+  // (FINDINGS #8): where its threads wait in the kernel (a write blocked on
+  // the aborted journal would show here) and what its and the leader's raft
+  // think, into a file in the out dir; returns the file's path.
+  std::string save_silent_node_evidence(size_t v, size_t leader) {
+    std::string path = opts_.out_dir + "/disk-ro-" + name(v) + "-" +
+                       std::to_string(workload_.now_ns() / 1'000'000) + "ms.txt";
+    std::ofstream out(path);
+    std::string stacks;
+    run_command("for t in /proc/" + std::to_string(cluster_.node(v).pid) +
+                    "/task/*; do echo \"== $t $(cat $t/comm) $(cat $t/wchan)\"; cat $t/stack; done",
+                &stacks);
+    out << "kernel stacks of " << name(v) << "'s threads:\n" << stacks << "\n";
+    for (size_t i : {v, leader}) {
+      auto r = cluster_.client(i, Millis(2000))->request("GET", "/diagnostics/raft");
+      out << name(i) << " /diagnostics/raft: " << (r.is_ok() ? r->body : r.status().message())
+          << "\n";
+    }
+    return path;
   }
 
   std::string problem_;  // what the current fault's own checks found wrong
