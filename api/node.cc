@@ -359,6 +359,17 @@ void Node::Impl::process_ready() {
       log->warn("dropped a message from cluster {:016x}", n.value);
     } else if (n.kind == K::kStepDownNoQuorum) {
       log->warn("stepping down: lost contact with a quorum");
+    } else if (n.kind == K::kFollowerLostAcknowledged) {
+      uint64_t suppressed = 0;
+      if (lost_ack_log.allow(Clock::now(), suppressed)) {
+        log->error(
+            "follower {:016x} refuses entries at or below index {}, which it acknowledged as "
+            "durable: it lost them (failed or replaced disk?) and cannot catch up; remove it "
+            "and add it back with an empty data dir{}",
+            n.peer.value(), n.value,
+            suppressed == 0 ? std::string()
+                            : " (" + std::to_string(suppressed) + " more since the last line)");
+      }
     }
   }
   storage::PersistBatch b;

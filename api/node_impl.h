@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 
+#include "api/log_limiter.h"
 #include "api/node.h"
 #include "api/peer.pb.h"
 #include "api/snapshot_stream.h"
@@ -291,6 +292,7 @@ struct Node::Impl {
   // before another write began is then always in force for it.
   Index config_fence;
   std::shared_ptr<WebhookFailureLog> webhook_log;
+  LogLimiter lost_ack_log{std::chrono::seconds(30)};           // kFollowerLostAcknowledged lines
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);  // webhook calls check it
   void refresh_config(bool at_start);
   // Sets cfg's timeouts (the replicated ones if set, else the flags) and

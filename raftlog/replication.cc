@@ -230,6 +230,13 @@ void Core::Impl::handle_append_response(const Message& m) {
       become_probe(pr);
     } else if (pr.state == Progress::State::kProbe) {
       if (pr.next - 1 != m.index) return;  // stale: answers an older probe
+      // It answers the current probe, yet refuses an index it acknowledged
+      // in this term (match is reset at election), where its log matched
+      // ours: it lost acknowledged entries. Said once per probe round trip.
+      if (m.index <= pr.match) {
+        notices.push_back(
+            Notice{Notice::Kind::kFollowerLostAcknowledged, m.from, pr.match.value()});
+      }
     } else {
       return;  // a snapshot is on its way
     }

@@ -177,10 +177,17 @@ struct Notice {
     kTransferAborted,   // leadership transfer timed out or was cancelled
     kStepDownNoQuorum,  // check-quorum: leader lost contact with a majority
     kSnapshotFailed,    // follower reported a failed snapshot install
+    // A follower refused an append at or below the index it had acknowledged
+    // (its match): it lost entries it had promised were durable (a failed or
+    // replaced disk). Raft assumes this never happens; the leader keeps
+    // probing at match + 1, which such a follower can never accept, so the
+    // operator must remove and re-add it (tests/chaos/FINDINGS.md #8).
+    kFollowerLostAcknowledged,
   };
   Kind kind;
   NodeId peer;
-  uint64_t value = 0;  // kForeignCluster: the foreign cluster id
+  uint64_t value = 0;  // kForeignCluster: the foreign cluster id;
+                       // kFollowerLostAcknowledged: the match it had acknowledged
 };
 
 }  // namespace raftlog

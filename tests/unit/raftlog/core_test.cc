@@ -145,6 +145,52 @@ TEST(ElectionTest, StaleLeaderRejoinsAsFollower) {
   EXPECT_EQ(c.applied_data(old), std::vector<std::string>{"kept"});
 }
 
+// A follower that lost entries it had acknowledged (a failed disk) can
+// never accept the leader's probe at match + 1; Raft assumes this cannot
+// happen, so the leader cannot repair it, but it must say so (a Notice the
+// server logs) instead of probing in silence (tests/chaos/FINDINGS.md #8).
+TEST(ReplicationTest, LeaderNoticesAFollowerThatLostAcknowledgedEntries) {
+  TestCluster c(3);
+  NodeId l = c.elect();
+  for (const char* d : {"a", "b", "c"}) propose_ok(c, l, d);
+  NodeId f = l == NodeId(1) ? NodeId(2) : NodeId(1);
+  auto lost = [&] {
+    int n = 0;
+    for (const auto& x : c.node(l).notices) {
+      n += x.kind == Notice::Kind::kFollowerLostAcknowledged && x.peer == f;
+    }
+    return n;
+  };
+  // A plain restart keeps everything: no notice.
+  c.crash(f);
+  c.start(f, false);
+  c.tick_all(10);
+  c.stabilize();
+  EXPECT_EQ(lost(), 0);
+  Index acked = c.core(f).last_index();
+  // Now the disk loses the last acknowledged entry.
+  c.crash(f);
+  c.node(f).log.lose_tail(1);
+  std::erase_if(c.node(f).applied, [&](const Entry& e) { return e.index >= acked; });
+  c.start(f, false);
+  c.tick_all(10);
+  c.stabilize();
+  // New writes reach it: its refusals put it in probe at match + 1, which
+  // it refuses again, and the leader notices (a refusal at or below match
+  // in replicate state is indistinguishable from a stale one and ignored).
+  propose_ok(c, l, "d");
+  propose_ok(c, l, "e");
+  c.tick_all(10);
+  c.stabilize();
+  EXPECT_GE(lost(), 1);
+  for (const auto& x : c.node(l).notices) {
+    if (x.kind == Notice::Kind::kFollowerLostAcknowledged) {
+      EXPECT_EQ(x.value, acked.value());
+    }
+  }
+  EXPECT_EQ(c.core(f).last_index(), acked - 1);  // and, as Raft says, it stays behind
+}
+
 TEST(ReplicationTest, FollowerFarBehindCatchesUpThroughConflicts) {
   TestCluster c(3, [](Config& cfg) { cfg.msg_bytes_max = 100; });
   NodeId l = c.elect();

@@ -38,6 +38,12 @@ class MemLog : public LogReader {
     ents_.resize(from.value() - snap_.index.value() - 1);
     ents_.insert(ents_.end(), ents.begin(), ents.end());
   }
+  // A disk that lost its last n entries after they were acknowledged
+  // (tests/chaos/FINDINGS.md #8); the hard state's commit follows.
+  void lose_tail(size_t n) {
+    ents_.resize(ents_.size() - n);
+    if (hs.commit > last_index()) hs.commit = last_index();
+  }
   void install(const Snapshot& s) {
     snap_ = s.meta;
     data_ = s.data ? *s.data : "";
