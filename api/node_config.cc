@@ -263,6 +263,26 @@ bool Node::Impl::start_webhooks(const std::vector<std::string>& payloads,
   return true;
 }
 
+namespace {
+
+// After an append waited (for the config fence or the webhooks): answers it
+// with 503 and returns true when it can no longer be proposed, because the
+// node is going away or the request's deadline passed meanwhile (`late`
+// says what it waited for). Either way nothing was appended.
+bool answered_as_stale(QueuedAppend& q, bool shutting_down, const char* late) {
+  if (shutting_down) {
+    q.done(Status(Code::kUnavailable, "node is shutting down"));
+    return true;
+  }
+  if (Clock::now() >= q.deadline) {
+    q.done(Status(Code::kUnavailable, late));
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool Node::Impl::wait_for_config_fence(Clock::time_point deadline, std::function<void()> then) {
   if (applied >= config_fence) return false;
   // waiters wake when applied > key; the deadline sweep wakes it too.
@@ -276,14 +296,9 @@ bool Node::Impl::validate_first(QueuedAppend& q) {
     bool waiting = wait_for_config_fence(parked->deadline, [this, parked] {
       QueuedAppend next = std::move(*parked);
       next.fenced = true;
-      if (stopping || failed) {
-        next.done(Status(Code::kUnavailable, "node is shutting down"));
-        return;
-      }
-      if (Clock::now() >= next.deadline) {
-        next.done(Status(Code::kUnavailable,
-                         "the leader had not applied the latest config before the request "
-                         "timeout; not appended"));
+      if (answered_as_stale(next, stopping || failed,
+                            "the leader had not applied the latest config before the request "
+                            "timeout; not appended")) {
         return;
       }
       dispatch(std::move(next));
@@ -299,14 +314,9 @@ bool Node::Impl::validate_first(QueuedAppend& q) {
       next.done(s);
       return;
     }
-    if (stopping || failed) {
-      next.done(Status(Code::kUnavailable, "node is shutting down"));
-      return;
-    }
-    if (Clock::now() >= next.deadline) {
-      next.done(Status(Code::kUnavailable,
-                       "the validator webhooks took longer than the request timeout; not "
-                       "appended"));
+    if (answered_as_stale(next, stopping || failed,
+                          "the validator webhooks took longer than the request timeout; not "
+                          "appended")) {
       return;
     }
     next.validated = true;
