@@ -12,12 +12,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "common/yaml_json.h"
+#include "tests/integration/shell_util.h"
 #include "tests/integration/test_util.h"
 
 namespace integration {
@@ -549,15 +548,10 @@ TEST_F(ConfigTest, YamlInIsStoredAsJsonYamlOutReadsBackAndBadYamlChangesNothing)
 TEST_F(ConfigTest, ChangectlSetsConfigFromAYamlFile) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto run = [&](const std::string& args) {
-    std::string cmd = std::string(CHANGECTL_BIN) + " --endpoints " +
-                      cluster_->node(leader_).client_address() + " " + args + " 2>&1 </dev/null";
-    std::string out;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) return std::make_pair(-1, out);
-    char buf[4096];
-    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    int status = pclose(p);
-    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+    auto [out, code] =
+        run_shell(std::string(CHANGECTL_BIN) + " --endpoints " +
+                  cluster_->node(leader_).client_address() + " " + args + " 2>&1 </dev/null");
+    return std::make_pair(code, out);
   };
   std::string good = cluster_->dir() + "/config.yaml";
   std::ofstream(good) << "retentionMinRecords: 9000\nrequestIdWindowSeconds: 90\n";
@@ -574,26 +568,8 @@ TEST_F(ConfigTest, ChangectlSetsConfigFromAYamlFile) {
   EXPECT_EQ(get_config(leader_).at("config").at("retentionMinRecords"), 9000);
 }
 
-// Test certificates (tools/gen-test-certs), made once for the binary.
 const std::string& certs() {
-  struct Dir {
-    Dir() {
-      std::string tmpl =
-          (std::filesystem::temp_directory_path() / "config-test-certs-XXXXXX").string();
-      if (!mkdtemp(tmpl.data())) return;
-      made = tmpl;
-      std::string cmd = std::string(GEN_TEST_CERTS) + " " + tmpl + " >/dev/null";
-      if (std::system(cmd.c_str()) == 0) path = tmpl;
-    }
-    ~Dir() {
-      std::error_code ec;
-      if (!made.empty()) std::filesystem::remove_all(made, ec);
-    }
-    std::string made;
-    std::string path;
-  };
-  static const Dir dir;
-  return dir.path;
+  return test_certs_dir(GEN_TEST_CERTS);
 }
 
 struct SslCtx {

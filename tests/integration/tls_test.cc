@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/integration/shell_util.h"
 #include "tests/integration/test_util.h"
 
 namespace integration {
@@ -20,42 +21,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The directory of certificates made once for the whole binary ("" if
-// gen-test-certs failed), removed at exit.
 const std::string& certs() {
-  struct Dir {
-    Dir() {
-      std::string tmpl = (fs::temp_directory_path() / "tls-test-certs-XXXXXX").string();
-      if (!mkdtemp(tmpl.data())) return;
-      made = tmpl;
-      std::string cmd = std::string(GEN_TEST_CERTS) + " " + tmpl + " >/dev/null";
-      if (std::system(cmd.c_str()) == 0) path = tmpl;
-    }
-    ~Dir() {
-      std::error_code ec;
-      if (!made.empty()) fs::remove_all(made, ec);
-    }
-    std::string made;
-    std::string path;
-  };
-  static const Dir dir;
-  return dir.path;
+  return test_certs_dir(GEN_TEST_CERTS);
 }
 
 std::string cert(const std::string& name) {
   return certs() + "/" + name;
-}
-
-// A shell command's stdout and exit code.
-std::pair<std::string, int> run_shell(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {"", -1};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  return {out, WIFEXITED(st) ? WEXITSTATUS(st) : -1};
 }
 
 std::string client_tls_args() {
